@@ -1,1 +1,7 @@
+"""sknclust: deep clustering estimators that drop into scikit-learn."""
+
+from sknclust._deep_kmeans import DeepKMeans
+
 __version__ = "0.1.0"
+
+__all__ = ["DeepKMeans", "__version__"]

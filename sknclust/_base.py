@@ -1,0 +1,395 @@
+"""The shared core of every deep clustering estimator.
+
+:class:`BaseDeepClusterer` owns input validation, device choice, seeding, the
+training run (through the private skorch engine), batched inference, the final
+assignment of training labels and persistence. A subclass supplies its network
+(:meth:`_build_module`), its training schedule (:meth:`_fit_schedule`) and three
+per-batch inference hooks (:meth:`_embed`, :meth:`_cluster_scores`,
+:meth:`_score_samples`).
+"""
+
+import copy
+from abc import ABC, abstractmethod
+from contextlib import contextmanager
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import (
+    BaseEstimator,
+    ClassNamePrefixFeaturesOutMixin,
+    ClusterMixin,
+    TransformerMixin,
+    _fit_context,
+)
+from sklearn.utils import ClassifierTags, check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from sknclust._data import (
+    SCALERS,
+    TrainingSet,
+    fit_scaling,
+    iter_scaled,
+    resolve_scaler,
+)
+from sknclust._device import loadable_device, resolve_device
+from sknclust._engine import run_phase
+
+
+@contextmanager
+def _private_torch_rng(seed, device):
+    """Seed torch inside a fork of its RNG, so the user's global state is kept."""
+    devices = [device.index or 0] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices, device_type=device.type):
+        torch.manual_seed(seed)
+        yield
+
+
+def assign_populated(scores):
+    """Labels ``argmax(scores + bias)`` with every cluster holding a point.
+
+    Returns ``(labels, bias)``. ``bias`` is zero unless a cluster is empty; then the
+    smallest per-cluster offset that lets it take its most favourable point (from a
+    cluster that keeps other members) is added, which amounts to raising that
+    cluster's prior. Points must outnumber clusters.
+    """
+    n_samples, n_clusters = scores.shape
+    bias = np.zeros(n_clusters)
+    for _ in range(n_clusters):
+        labels = np.argmax(scores + bias, axis=1)
+        counts = np.bincount(labels, minlength=n_clusters)
+        empty = np.flatnonzero(counts == 0)
+        if empty.size == 0:
+            break
+        k = empty[0]
+        shifted = scores + bias
+        margin = shifted.max(axis=1) - shifted[:, k]
+        margin[counts[labels] < 2] = np.inf
+        i = int(np.argmin(margin))
+        gap = margin[i]
+        bias[k] += gap + max(1e-6 * abs(gap), 1e-9)
+    labels = np.argmax(scores + bias, axis=1)
+    return labels.astype(np.int64), bias
+
+
+class BaseDeepClusterer(
+    ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, BaseEstimator, ABC
+):
+    """Base class for deep clustering estimators.
+
+    Warning: this class should not be used directly. Use derived classes instead.
+    """
+
+    _parameter_constraints: dict = {
+        "n_clusters": [Interval(Integral, 1, None, closed="left")],
+        "hidden_dims": [tuple],
+        "embedding_dim": [Interval(Integral, 1, None, closed="left"), None],
+        "image_shape": [tuple, None],
+        "scaler": [StrOptions(set(SCALERS)), None],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "lr_schedule": [StrOptions({"cosine", "constant"})],
+        "pretrain_epochs": [Interval(Integral, 0, None, closed="left")],
+        "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "device": [str],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        n_clusters,
+        *,
+        hidden_dims,
+        embedding_dim,
+        image_shape,
+        scaler,
+        batch_size,
+        learning_rate,
+        lr_schedule,
+        pretrain_epochs,
+        max_epochs,
+        tol,
+        n_iter_no_change,
+        device,
+        random_state,
+        verbose,
+    ):
+        self.n_clusters = n_clusters
+        self.hidden_dims = hidden_dims
+        self.embedding_dim = embedding_dim
+        self.image_shape = image_shape
+        self.scaler = scaler
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.lr_schedule = lr_schedule
+        self.pretrain_epochs = pretrain_epochs
+        self.max_epochs = max_epochs
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ hooks
+    @abstractmethod
+    def _build_module(self, n_features):
+        """Return the untrained ``torch.nn.Module`` for ``n_features`` inputs."""
+
+    @abstractmethod
+    def _fit_schedule(self, training_set, rng):
+        """Train ``self.module_`` on ``training_set`` (calls :meth:`_train`)."""
+
+    @abstractmethod
+    def _embed(self, module, rows):
+        """Embedding of a batch of scaled rows (what :meth:`transform` returns)."""
+
+    @abstractmethod
+    def _cluster_scores(self, module, rows):
+        """Per-cluster log-scores; labels are their argmax, probabilities their
+        softmax."""
+
+    @abstractmethod
+    def _score_samples(self, module, rows):
+        """Per-sample objective value, higher is better (:meth:`score` averages it)."""
+
+    # ------------------------------------------------------------ validation
+    def _check_params_vs_input(self, X):
+        n_samples, n_features = X.shape
+        if self.n_clusters > n_samples:
+            raise ValueError(
+                f"n_samples={n_samples} should be >= n_clusters={self.n_clusters}."
+            )
+        if not all(isinstance(h, Integral) and h > 0 for h in self.hidden_dims):
+            raise ValueError(
+                f"hidden_dims must be a tuple of positive integers, got {self.hidden_dims!r}."
+            )
+        if self.image_shape is None:
+            self._image_shape = None
+        else:
+            shape = tuple(self.image_shape)
+            if len(shape) == 2:
+                shape = (1, *shape)
+            if len(shape) != 3 or not all(
+                isinstance(s, Integral) and s > 0 for s in shape
+            ):
+                raise ValueError(
+                    "image_shape must be (channels, height, width) or (height, width) "
+                    f"of positive integers, got {self.image_shape!r}."
+                )
+            if int(np.prod(shape)) != n_features:
+                raise ValueError(
+                    f"image_shape={self.image_shape!r} holds {int(np.prod(shape))} "
+                    f"values but X has {n_features} features."
+                )
+            self._image_shape = tuple(int(s) for s in shape)
+
+    def _validate_X(self, X, reset):
+        return validate_data(
+            self,
+            X,
+            reset=reset,
+            accept_sparse="csr",
+            dtype=[np.float64, np.float32],
+            ensure_min_samples=2 if reset else 1,
+        )
+
+    # ------------------------------------------------------------------- fit
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Train the network and the clustering on ``X``.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training data. Sparse input is densified one batch at a time.
+        y : Ignored
+            Not used, present here for API consistency by convention.
+
+        Returns
+        -------
+        self : object
+            Fitted estimator.
+        """
+        X = self._validate_X(X, reset=True)
+        self._check_params_vs_input(X)
+        device = resolve_device(self.device)
+        rng = check_random_state(self.random_state)
+        seed = int(rng.randint(np.iinfo(np.int32).max))
+
+        self._scaling = resolve_scaler(self.scaler, X, self._image_shape)
+        self._offset, self._scale = fit_scaling(X, self._scaling)
+        training_set = TrainingSet(
+            X,
+            self._offset,
+            self._scale,
+            device=device,
+            batch_size=min(self.batch_size, X.shape[0]),
+            seed=seed,
+            drop_last=self._drop_last,
+        )
+        self.device_ = str(device)
+        self.history_ = {}
+        with _private_torch_rng(seed, device):
+            self.module_ = self._build_module(X.shape[1]).to(device)
+            self._fit_schedule(training_set, np.random.RandomState(seed))
+        self.module_.eval()
+
+        scores = self._inference(X, self._cluster_scores)
+        self.labels_, self._label_bias = assign_populated(scores)
+        self._n_features_out = self._embedding_size()
+        return self
+
+    _drop_last = False
+
+    def _embedding_size(self):
+        return self.embedding_dim or self.n_clusters
+
+    def _train(self, name, loss_fn, training_set, *, epochs, early_stopping=True, **kw):
+        """Run one training phase of ``self.module_`` and record its history."""
+        history = run_phase(
+            name,
+            self.module_,
+            loss_fn,
+            training_set,
+            epochs=epochs,
+            learning_rate=kw.pop("learning_rate", self.learning_rate),
+            device=self.device_,
+            lr_schedule=self.lr_schedule,
+            tol=self.tol,
+            n_iter_no_change=self.n_iter_no_change,
+            early_stopping=early_stopping,
+            verbose=self.verbose,
+            **kw,
+        )
+        self.history_[name] = history
+        self.module_.eval()
+        return history
+
+    # ------------------------------------------------------------- inference
+    def _inference(self, X, fn):
+        """Apply ``fn(module, rows)`` to batches of validated ``X``.
+
+        Runs in eval mode without gradients, in the input's dtype: float64 input
+        goes through a float64 copy of the network, so results do not depend on how
+        rows are batched. Memory grows with the batch size, not with ``len(X)``.
+        """
+        dtype = torch.float64 if X.dtype == np.float64 else torch.float32
+        module = self.module_
+        if dtype != torch.float32:
+            module = copy.deepcopy(module).to(dtype)
+        device = next(module.parameters()).device
+        outputs = []
+        with torch.inference_mode():
+            for rows in iter_scaled(
+                X,
+                self._offset,
+                self._scale,
+                dtype=dtype,
+                device=device,
+                batch_size=max(self.batch_size, 1024),
+            ):
+                outputs.append(fn(module, rows).cpu().numpy())
+        return np.concatenate(outputs).astype(X.dtype, copy=False)
+
+    def _biased_scores(self, X):
+        scores = self._inference(self._checked(X), self._cluster_scores)
+        return scores + self._label_bias.astype(scores.dtype)
+
+    def _checked(self, X):
+        check_is_fitted(self)
+        return self._validate_X(X, reset=False)
+
+    def predict(self, X):
+        """Predict the closest cluster each sample in ``X`` belongs to.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            New data.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,), dtype=int64
+            Index of the cluster each sample belongs to.
+        """
+        scores = self._biased_scores(X)
+        return np.argmax(scores, axis=1).astype(np.int64)
+
+    def predict_proba(self, X):
+        """Soft cluster assignments of each sample.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            New data.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_clusters)
+            Rows sum to one; their argmax is :meth:`predict`.
+        """
+        scores = self._biased_scores(X)
+        scores -= scores.max(axis=1, keepdims=True)
+        proba = np.exp(scores)
+        return proba / proba.sum(axis=1, keepdims=True)
+
+    def transform(self, X):
+        """Map ``X`` to the learned embedding.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            New data.
+
+        Returns
+        -------
+        X_new : ndarray of shape (n_samples, n_embedding)
+            Embedding, in the dtype of ``X``.
+        """
+        return self._inference(self._checked(X), self._embed)
+
+    def score(self, X, y=None):
+        """Mean per-sample value of the training objective (higher is better).
+
+        See the estimator's documentation for the exact quantity.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            New data.
+        y : Ignored
+            Not used, present here for API consistency by convention.
+
+        Returns
+        -------
+        score : float
+        """
+        return float(np.mean(self._inference(self._checked(X), self._score_samples)))
+
+    # ----------------------------------------------------------- persistence
+    def __getstate__(self):
+        state = dict(super().__getstate__())
+        module = state.get("module_")
+        if module is not None and next(module.parameters()).device.type != "cpu":
+            state["module_"] = copy.deepcopy(module).cpu()
+        return state
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        if "module_" in state and self.device_ != "cpu":
+            device = loadable_device(self.device_)
+            self.module_.to(device)
+            self.device_ = str(device)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        # scikit-learn's sparse-input check reads classifier tags of anything with
+        # predict_proba; soft assignments do cover more than two groups.
+        tags.classifier_tags = ClassifierTags(multi_class=True)
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags

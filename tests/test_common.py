@@ -1,0 +1,17 @@
+"""scikit-learn's estimator checks on every estimator, with no expected failures."""
+
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from sknclust import DeepKMeans
+
+# n_clusters=4 matches the four classes of the sparse-input check's labels.
+FAST = dict(
+    n_clusters=4, hidden_dims=(16,), pretrain_epochs=10, max_epochs=10, batch_size=32
+)
+
+ESTIMATORS = [DeepKMeans(strategy=s, **FAST) for s in ("soft", "alternating", "gumbel")]
+
+
+@parametrize_with_checks(ESTIMATORS)
+def test_sklearn_compatible(estimator, check):
+    check(estimator)
