@@ -1,0 +1,605 @@
+"""The estimator registry and the runner behind ``sknclust benchmark``.
+
+Every estimator the command line knows is one entry of :data:`ESTIMATORS`: a
+name mapped to an :class:`EstimatorSpec`, whose factory builds the estimator
+from ``(n_clusters, random_state, image_shape)``. A new deep estimator exported
+by :mod:`sknclust` is added with one line, for instance::
+
+    "NeuralMixtureEM": EstimatorSpec(deep("NeuralMixtureEM"), embeds=True),
+
+Benchmark settings for a given dataset go in ``dataset_params`` and are applied
+with ``set_params`` after the factory, so all configurations live here.
+"""
+
+import datetime
+import math
+import os
+import platform
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.cluster import KMeans
+from sklearn.decomposition import PCA
+from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+from sklearn.mixture import GaussianMixture
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils import resample
+
+from sknclust.metrics import clustering_accuracy
+
+ImageShape = tuple[int, int, int]
+Factory = Callable[[int, int | None, ImageShape | None], BaseEstimator]
+
+
+@dataclass(frozen=True)
+class EstimatorSpec:
+    """How to build one registered estimator.
+
+    Parameters
+    ----------
+    factory : callable
+        ``factory(n_clusters, random_state, image_shape) -> estimator``.
+    embeds : bool, default=False
+        Whether ``transform`` returns a learned embedding; the benchmark figure
+        then shows it, and otherwise shows the standardised input.
+    dataset_params : mapping of str to mapping, default={}
+        Extra parameters by dataset name (``"digits"``, ``"usps"``,
+        ``"mnist"``), set on the estimator after the factory built it.
+    """
+
+    factory: Factory
+    embeds: bool = False
+    dataset_params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    def build(
+        self,
+        n_clusters: int,
+        random_state: int | None = None,
+        image_shape: ImageShape | None = None,
+        *,
+        dataset: str | None = None,
+        params: Mapping[str, Any] | None = None,
+    ) -> BaseEstimator:
+        """Build the estimator; ``params`` override the dataset's settings."""
+        estimator = self.factory(n_clusters, random_state, image_shape)
+        overrides = {**self.dataset_params.get(dataset, {}), **(params or {})}
+        return set_params(estimator, overrides)
+
+
+def _kmeans(n_clusters, random_state, image_shape):
+    return KMeans(n_clusters, n_init=10, random_state=random_state)
+
+
+def _gaussian_mixture(n_clusters, random_state, image_shape):
+    # On standardised pixels, nearly constant features get tiny variances that
+    # dominate a diagonal model; reg_covar=0.1 floors every variance at a tenth
+    # of a feature's total variance (ACC on digits 0.5 -> 0.6).
+    return make_pipeline(
+        StandardScaler(),
+        GaussianMixture(
+            n_clusters,
+            covariance_type="diag",
+            reg_covar=0.1,
+            random_state=random_state,
+        ),
+    )
+
+
+def deep(class_name: str, **kwargs: Any) -> Factory:
+    """Factory for an estimator class exported by :mod:`sknclust`.
+
+    The class is looked up when the factory runs, so registering it here does
+    not import torch, and a class still being written does not break the CLI.
+
+    Parameters
+    ----------
+    class_name : str
+        Name of the class in the :mod:`sknclust` namespace.
+    **kwargs
+        Fixed constructor arguments, e.g. ``strategy="soft"``.
+
+    Returns
+    -------
+    factory : callable
+        ``factory(n_clusters, random_state, image_shape) -> estimator``.
+    """
+
+    def factory(n_clusters, random_state, image_shape):
+        import sknclust
+
+        cls = getattr(sknclust, class_name, None)
+        if cls is None:
+            raise ValueError(f"sknclust does not export {class_name!r}.")
+        return cls(
+            n_clusters=n_clusters,
+            random_state=random_state,
+            image_shape=image_shape,
+            **kwargs,
+        )
+
+    return factory
+
+
+# Per-dataset settings shared by the DeepKMeans entries. Empty for now: the
+# estimator's defaults (500-500-2000 MLP, embedding of size n_clusters, 50 + 50
+# epochs) are those of the Deep k-Means paper on MNIST and USPS.
+_DEEP_KMEANS_PARAMS: dict[str, dict[str, Any]] = {"digits": {}, "usps": {}, "mnist": {}}
+
+ESTIMATORS: dict[str, EstimatorSpec] = {
+    "KMeans": EstimatorSpec(_kmeans),
+    "GaussianMixture": EstimatorSpec(_gaussian_mixture),
+    **{
+        f"DeepKMeans[{strategy}]": EstimatorSpec(
+            deep("DeepKMeans", strategy=strategy),
+            embeds=True,
+            dataset_params=_DEEP_KMEANS_PARAMS,
+        )
+        for strategy in ("soft", "alternating", "gumbel")
+    },
+}
+
+
+def set_params(estimator: BaseEstimator, params: Mapping[str, Any]) -> BaseEstimator:
+    """``estimator.set_params(**params)`` with a short error for unknown names.
+
+    For a :class:`~sklearn.pipeline.Pipeline`, a name without ``__`` that is not
+    a pipeline parameter goes to the final step, so ``covariance_type=...``
+    reaches the GaussianMixture of the baseline pipeline.
+    """
+    if isinstance(estimator, Pipeline):
+        own = estimator.get_params(deep=False)
+        final = estimator.steps[-1][0]
+        params = {
+            k if "__" in k or k in own else f"{final}__{k}": v
+            for k, v in params.items()
+        }
+    valid = estimator.get_params(deep=True)
+    unknown = sorted(set(params) - set(valid))
+    if unknown:
+        raise ValueError(
+            f"{type(estimator).__name__} has no parameter "
+            f"{', '.join(map(repr, unknown))}."
+        )
+    return estimator.set_params(**params)
+
+
+def make_estimator(
+    name: str,
+    n_clusters: int,
+    random_state: int | None = None,
+    image_shape: ImageShape | None = None,
+    *,
+    dataset: str | None = None,
+    params: Mapping[str, Any] | None = None,
+) -> BaseEstimator:
+    """Build a registered estimator, or any class :mod:`sknclust` exports.
+
+    Raises
+    ------
+    ValueError
+        If ``name`` is unknown or a parameter does not exist.
+    """
+    if name in ESTIMATORS:
+        spec = ESTIMATORS[name]
+    else:
+        import sknclust
+
+        if not isinstance(getattr(sknclust, name, None), type):
+            raise ValueError(
+                f"Unknown estimator {name!r}; choose one of "
+                f"{', '.join(ESTIMATORS)} or a class exported by sknclust."
+            )
+        spec = EstimatorSpec(deep(name))
+    return spec.build(
+        n_clusters, random_state, image_shape, dataset=dataset, params=params
+    )
+
+
+def embeds(name: str) -> bool:
+    """Whether the estimator called ``name`` has a learned embedding to plot."""
+    return ESTIMATORS[name].embeds if name in ESTIMATORS else True
+
+
+@dataclass
+class Dataset:
+    """Samples to benchmark on, with labels when known.
+
+    ``key`` selects the registry's ``dataset_params`` (None for a user's file);
+    ``image_shape`` is the natural ``(C, H, W)`` of the rows, if they are images.
+    """
+
+    name: str
+    X: np.ndarray
+    y: np.ndarray | None
+    key: str | None = None
+    image_shape: ImageShape | None = None
+
+    def describe(self) -> str:
+        text = f"{self.name}: {self.X.shape[0]} samples, {self.X.shape[1]} features"
+        if self.y is not None:
+            text += f", {np.unique(self.y).size} classes"
+        return text
+
+
+def load_dataset(dataset: str, data_dir=None) -> Dataset:
+    """``"digits"`` (embedded in scikit-learn), ``"mnist"``, ``"usps"`` or a file.
+
+    Files are read with :func:`sknclust.datasets._files.load_array_file`.
+    """
+    if dataset == "digits":
+        from sklearn.datasets import load_digits
+
+        X, y = load_digits(return_X_y=True)
+        return Dataset("digits", X, y, "digits", (1, 8, 8))
+    if dataset in ("mnist", "usps"):
+        from sknclust import datasets
+
+        loader = datasets.load_mnist if dataset == "mnist" else datasets.load_usps
+        X, y = loader(data_dir, return_X_y=True)
+        side = 28 if dataset == "mnist" else 16
+        return Dataset(dataset, X, y, dataset, (1, side, side))
+    from sknclust.datasets._files import FILE_SUFFIXES, load_array_file
+
+    if not dataset.lower().endswith(FILE_SUFFIXES):
+        raise ValueError(
+            f"Unknown dataset {dataset!r}: use digits, mnist, usps or a "
+            f"{'/'.join(FILE_SUFFIXES)} file."
+        )
+    X, y = load_array_file(dataset)
+    return Dataset(Path(dataset).stem, X, y)
+
+
+def subsample(data: Dataset, max_samples: int | None, random_state=0) -> Dataset:
+    """At most ``max_samples`` rows, stratified by label, in their original order.
+
+    The same rows are used for every estimator and seed.
+    """
+    n = len(data.X)
+    if max_samples is None or max_samples >= n:
+        return data
+    stratify = data.y
+    if stratify is not None and np.unique(stratify, return_counts=True)[1].min() < 2:
+        stratify = None  # a singleton class cannot be stratified
+    rows = resample(
+        np.arange(n),
+        replace=False,
+        n_samples=max_samples,
+        stratify=stratify,
+        random_state=random_state,
+    )
+    rows.sort()
+    y = None if data.y is None else data.y[rows]
+    return Dataset(data.name, data.X[rows], y, data.key, data.image_shape)
+
+
+@dataclass
+class Result:
+    """One fit of one estimator with one seed."""
+
+    estimator: str
+    seed: int
+    fit_seconds: float
+    labels: np.ndarray
+    scores: dict[str, float] = field(default_factory=dict)
+
+
+def _nmi(labels_true, labels_pred) -> float:
+    return normalized_mutual_info_score(
+        labels_true, labels_pred, average_method="arithmetic"
+    )
+
+
+METRICS: dict[str, Callable[[Any, Any], float]] = {
+    "ACC": clustering_accuracy,
+    "NMI": _nmi,
+    "ARI": adjusted_rand_score,
+}
+CAPTION = (
+    "ACC: accuracy under the best one-to-one matching of clusters to classes "
+    "(Hungarian algorithm); NMI: normalized mutual information with "
+    "average_method='arithmetic'; ARI: adjusted Rand index; fit [s]: wall-clock "
+    "seconds of fit_predict."
+)
+
+
+def fit_once(estimator: BaseEstimator, X, y=None, *, name: str = "", seed: int = 0):
+    """Fit ``estimator`` on ``X``, timing ``fit_predict``, and score it on ``y``."""
+    start = time.perf_counter()
+    labels = np.asarray(estimator.fit_predict(X))
+    seconds = time.perf_counter() - start
+    scores = {} if y is None else {k: float(f(y, labels)) for k, f in METRICS.items()}
+    return Result(name, seed, seconds, labels, scores)
+
+
+def summarise(results: Sequence[Result]) -> dict[str, dict[str, tuple[float, float]]]:
+    """Mean and standard deviation of each score and of fit time, per estimator."""
+    by_name: dict[str, list[Result]] = {}
+    for result in results:
+        by_name.setdefault(result.estimator, []).append(result)
+    summary = {}
+    for name, runs in by_name.items():
+        columns = {k: [r.scores[k] for r in runs] for k in runs[0].scores}
+        columns["fit [s]"] = [r.fit_seconds for r in runs]
+        summary[name] = {
+            k: (float(np.mean(v)), float(np.std(v))) for k, v in columns.items()
+        }
+    return summary
+
+
+def cluster_sizes(labels: np.ndarray) -> str:
+    """Cluster sizes, largest first, separated by spaces."""
+    sizes = np.sort(np.unique(labels, return_counts=True)[1])[::-1]
+    return " ".join(map(str, sizes))
+
+
+def summary_table(results: Sequence[Result]) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of the summary table, values as ``mean ± std``.
+
+    Without labels the scores are replaced by the cluster sizes of each
+    estimator's first seed.
+    """
+    first = {}
+    for result in results:
+        first.setdefault(result.estimator, result)
+    scored = bool(results) and bool(results[0].scores)
+    header = ["estimator", *(METRICS if scored else []), "fit [s]"]
+    if not scored:
+        header.append("cluster sizes (first seed)")
+    rows = []
+    for name, cols in summarise(results).items():
+        row = [name]
+        for key, (mean, std) in cols.items():
+            digits = 2 if key == "fit [s]" else 3
+            row.append(f"{mean:.{digits}f} ± {std:.{digits}f}")
+        if not scored:
+            row.append(cluster_sizes(first[name].labels))
+        rows.append(row)
+    return header, rows
+
+
+def per_seed_table(results: Sequence[Result]) -> tuple[list[str], list[list[str]]]:
+    """One row per fit: estimator, seed, scores, seconds, number of clusters."""
+    keys = list(results[0].scores) if results else []
+    header = ["estimator", "seed", *keys, "fit [s]", "clusters found"]
+    rows = [
+        [r.estimator, str(r.seed)]
+        + [f"{r.scores[k]:.4f}" for k in keys]
+        + [f"{r.fit_seconds:.2f}", str(np.unique(r.labels).size)]
+        for r in results
+    ]
+    return header, rows
+
+
+def format_text_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """Plain-text table with aligned columns."""
+    lines = [list(header), *map(list, rows)]
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    lines.insert(1, ["-" * w for w in widths])
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip()
+        for line in lines
+    )
+
+
+def format_markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """GitHub-flavoured markdown table."""
+    lines = [list(header), ["---"] * len(header), *map(list, rows)]
+    return "\n".join("| " + " | ".join(line) + " |" for line in lines)
+
+
+def machine_description() -> str:
+    """Platform, CPU count and the device ``device="auto"`` resolves to."""
+    try:
+        from sknclust._device import resolve_device
+
+        device = str(resolve_device("auto"))
+    except Exception as exc:  # the header must not fail because of torch
+        device = f"unavailable ({type(exc).__name__})"
+    return f"{platform.platform()}, {os.cpu_count()} CPUs, torch device {device}"
+
+
+def run_benchmark(
+    data: Dataset,
+    names: Sequence[str],
+    seeds: Sequence[int],
+    *,
+    n_clusters: int,
+    image_shape: ImageShape | None = None,
+    params: Mapping[str, Any] | None = None,
+    output_dir=".",
+    command: str = "",
+    log: Callable[[str], None] = print,
+) -> tuple[list[Result], dict[str, str], dict[str, Path]]:
+    """Fit every estimator with every seed, then write the report files.
+
+    Every estimator is built (and its parameters checked) before any fit, so a
+    typo fails at once. A fit that raises is reported and the estimator's other
+    seeds are skipped; the others go on.
+
+    Returns
+    -------
+    results : list of Result
+        Successful fits, in order.
+    failures : dict of str to str
+        Error message by estimator name.
+    paths : dict of str to Path
+        ``"markdown"`` and, when matplotlib is available, ``"figure"``.
+    """
+    for name in names:
+        make_estimator(
+            name, n_clusters, seeds[0], image_shape, dataset=data.key, params=params
+        )
+    results, failures, fitted = [], {}, {}
+    n_runs, run = len(names) * len(seeds), 0
+    for name in names:
+        for i, seed in enumerate(seeds):
+            run += 1
+            estimator = make_estimator(
+                name, n_clusters, seed, image_shape, dataset=data.key, params=params
+            )
+            try:
+                result = fit_once(estimator, data.X, data.y, name=name, seed=seed)
+            except Exception as exc:  # one broken estimator must not sink the rest
+                failures[name] = f"{type(exc).__name__}: {exc}"
+                log(f"[{run}/{n_runs}] {name} seed={seed}: FAILED {failures[name]}")
+                run += len(seeds) - i - 1
+                break
+            fitted.setdefault(name, estimator)
+            results.append(result)
+            scores = "".join(f"{k}={v:.3f} " for k, v in result.scores.items())
+            log(
+                f"[{run}/{n_runs}] {name} seed={seed}: {scores}"
+                f"fit {result.fit_seconds:.2f} s"
+            )
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    stem = f"benchmark_{_safe_name(data.name)}"
+    paths = {"markdown": output_dir / f"{stem}.md"}
+    figure = output_dir / f"{stem}.png"
+    if _write_figure(figure, data, fitted, results, log):
+        paths["figure"] = figure
+    paths["markdown"].write_text(
+        _markdown_report(data, seeds, n_clusters, command, results, failures, paths),
+        encoding="utf-8",
+    )
+    return results, failures, paths
+
+
+def _safe_name(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+
+
+def _markdown_report(data, seeds, n_clusters, command, results, failures, paths):
+    when = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
+    lines = [
+        f"# Clustering benchmark: {data.name}",
+        "",
+        f"- dataset: {data.describe()}; n_clusters={n_clusters}",
+        f"- seeds: {', '.join(map(str, seeds))}",
+        f"- date: {when}",
+        f"- machine: {machine_description()}",
+        f"- command: `{command}`",
+        "",
+    ]
+    if results:
+        caption = f"Mean ± std over {len(seeds)} seed(s)."
+        if results[0].scores:
+            caption += " " + CAPTION
+        lines += [caption, "", format_markdown_table(*summary_table(results)), ""]
+        lines += [
+            "## Per-seed results",
+            "",
+            format_markdown_table(*per_seed_table(results)),
+        ]
+    for name, message in failures.items():
+        lines.append(f"\n**{name} failed:** `{message}`")
+    if "figure" in paths:
+        lines += ["", f"![2-D views and scores]({paths['figure'].name})"]
+    return "\n".join(lines) + "\n"
+
+
+def _write_figure(path, data, fitted, results, log) -> bool:
+    if not results:
+        return False
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        log("matplotlib is not installed: the figure is skipped.")
+        return False
+    rng = np.random.default_rng(0)
+    n_plot = min(len(data.X), 3000)  # enough to see the structure, cheap to draw
+    rows = np.sort(rng.choice(len(data.X), n_plot, replace=False))
+    first = {}
+    for result in results:
+        first.setdefault(result.estimator, result)
+    input_view = None
+    panels = []
+    for name, estimator in fitted.items():
+        result = first[name]
+        if embeds(name):
+            points = view_2d(np.asarray(estimator.transform(data.X[rows])))
+            source = "PCA of embedding"
+        else:
+            if input_view is None:
+                input_view = view_2d(StandardScaler().fit_transform(data.X[rows]))
+            points, source = input_view, "PCA of standardised input"
+        title = f"{name} (seed {result.seed})\n{source}"
+        if "ACC" in result.scores:
+            title += f", ACC {result.scores['ACC']:.3f}"
+        panels.append((title, points, result.labels[rows]))
+    plot_benchmark(path, panels, summarise(results), data.describe())
+    return True
+
+
+def view_2d(X2: np.ndarray) -> np.ndarray:
+    """PCA projection to two dimensions (input already scaled as wanted)."""
+    n_components = min(2, X2.shape[1], X2.shape[0])
+    projected = PCA(n_components=n_components, random_state=0).fit_transform(X2)
+    if n_components < 2:
+        projected = np.column_stack([projected, np.zeros(len(projected))])
+    return projected
+
+
+def plot_benchmark(path, panels, summary, title: str) -> None:
+    """Save one scatter panel per estimator plus a bar panel of the scores.
+
+    Parameters
+    ----------
+    path : path-like
+        PNG file to write.
+    panels : list of (str, ndarray, ndarray)
+        ``(title, points of shape (n, 2), cluster labels of shape (n,))``.
+    summary : dict
+        Output of :func:`summarise`; bars are drawn when it holds scores.
+    title : str
+        Figure title.
+    """
+    # A bare Figure draws with Agg and leaves pyplot's global state alone.
+    from matplotlib.figure import Figure
+
+    metrics = [k for k in METRICS if all(k in s for s in summary.values())]
+    n_panels = len(panels) + bool(metrics and summary)
+    n_cols = min(3, n_panels)
+    n_rows = math.ceil(n_panels / n_cols)
+    fig = Figure(figsize=(4.2 * n_cols, 3.8 * n_rows))
+    axes = fig.subplots(n_rows, n_cols, squeeze=False)
+    for ax, (name, points, labels) in zip(axes.flat, panels, strict=False):
+        codes = np.unique(labels, return_inverse=True)[1]
+        cmap = "tab10" if codes.max() < 10 else "tab20" if codes.max() < 20 else "turbo"
+        ax.scatter(points[:, 0], points[:, 1], c=codes, s=4, cmap=cmap, linewidths=0)
+        ax.set_title(name, fontsize=10)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    if metrics and summary:
+        ax = axes.flat[len(panels)]
+        width = 0.8 / len(metrics)
+        x = np.arange(len(summary))
+        for i, metric in enumerate(metrics):
+            means = [s[metric][0] for s in summary.values()]
+            stds = [s[metric][1] for s in summary.values()]
+            ax.bar(
+                x + (i - (len(metrics) - 1) / 2) * width,
+                means,
+                width,
+                yerr=stds,
+                label=metric,
+                capsize=2,
+            )
+        ax.set_xticks(x, list(summary), rotation=30, ha="right", fontsize=8)
+        # ARI can be negative.
+        lowest = min(s[m][0] - s[m][1] for s in summary.values() for m in metrics)
+        ax.set_ylim(min(0.0, lowest - 0.05), 1.0)
+        ax.axhline(0, color="black", linewidth=0.5)
+        ax.set_title("scores (mean ± std over seeds)", fontsize=10)
+        ax.legend(fontsize=8)
+    for ax in axes.flat[n_panels:]:
+        ax.set_visible(False)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)

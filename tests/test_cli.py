@@ -1,0 +1,301 @@
+"""Tests of the ``sknclust`` command line, run in-process through ``main``."""
+
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from sklearn.cluster import KMeans
+from sklearn.datasets import make_blobs
+
+import sknclust
+from sknclust import _benchmark
+from sknclust.cli import main, parse_param
+from sknclust.metrics import clustering_accuracy
+
+
+@pytest.fixture(scope="module")
+def blobs():
+    X, y = make_blobs(n_samples=90, centers=3, cluster_std=0.5, random_state=0)
+    return X, y
+
+
+def _read_labels(path):
+    lines = path.read_text().splitlines()
+    assert lines[0] == "label"
+    return np.array([int(v) for v in lines[1:]])
+
+
+def _markdown_rows(text):
+    """Data rows of the markdown tables, as lists of cells."""
+    return [
+        [c.strip() for c in line.strip("|").split("|")]
+        for line in text.splitlines()
+        if line.startswith("| ") and not line.startswith("| ---")
+    ]
+
+
+def test_benchmark_digits_baselines(tmp_path, capsys):
+    out = tmp_path / "out"
+    argv = ["benchmark", "--estimators", "KMeans", "GaussianMixture", "--n-seeds", "2"]
+    argv += ["--max-samples", "300", "--output-dir", str(out)]
+    assert main(argv) == 0
+    stdout = capsys.readouterr().out
+    assert "digits: 300 samples, 64 features, 10 classes" in stdout
+    assert re.search(r"\[4/4\] GaussianMixture seed=1: ACC=0\.\d{3}", stdout)
+    assert "average_method='arithmetic'" in stdout
+    table = {
+        line.split()[0]: line
+        for line in stdout.splitlines()
+        if re.search(r"\d ± \d", line) and not line.startswith("Mean")
+    }
+    assert set(table) == {"KMeans", "GaussianMixture"}
+
+    markdown = (out / "benchmark_digits.md").read_text()
+    assert markdown.startswith("# Clustering benchmark: digits")
+    assert "- seeds: 0, 1" in markdown
+    assert re.search(r"- date: \d{4}-\d\d-\d\d", markdown)
+    assert "CPUs, torch device" in markdown
+    assert "- command: `sknclust benchmark --estimators KMeans GaussianMixture" in (
+        markdown
+    )
+    rows = _markdown_rows(markdown)
+    assert rows[0] == ["estimator", "ACC", "NMI", "ARI", "fit [s]"]
+    summary = {r[0]: r for r in rows[1:3]}
+    kmeans_acc = float(summary["KMeans"][1].split(" ± ")[0])
+    assert 0.6 < kmeans_acc <= 1.0  # k-means gets ~0.8 on digits
+    per_seed = [r for r in rows if len(r) == 7 and r[1] in {"0", "1"}]
+    assert len(per_seed) == 4
+    # The summary mean is the mean of the per-seed values.
+    seeds_acc = [float(r[2]) for r in per_seed if r[0] == "KMeans"]
+    assert kmeans_acc == pytest.approx(np.mean(seeds_acc), abs=1e-3)
+
+    png = out / "benchmark_digits.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "](benchmark_digits.png)" in markdown
+
+
+def test_benchmark_explicit_seeds_without_matplotlib(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import now fails
+    argv = ["benchmark", "--estimators", "KMeans", "--seeds", "3", "5", "3"]
+    argv += ["--max-samples", "200", "--output-dir", str(tmp_path)]
+    assert main(argv) == 0
+    stdout = capsys.readouterr().out
+    assert "matplotlib is not installed" in stdout
+    assert "[2/2] KMeans seed=5" in stdout and "[3/" not in stdout
+    assert not (tmp_path / "benchmark_digits.png").exists()
+    assert "- seeds: 3, 5" in (tmp_path / "benchmark_digits.md").read_text()
+
+
+def test_benchmark_unlabelled_file(tmp_path, capsys, blobs):
+    X, _ = blobs
+    np.save(tmp_path / "points.npy", X)
+    argv = ["benchmark", "--dataset", str(tmp_path / "points.npy")]
+    argv += ["--estimators", "KMeans", "--n-seeds", "1", "--output-dir", str(tmp_path)]
+    assert main(argv) == 2
+    assert "pass --n-clusters" in capsys.readouterr().err
+    assert main([*argv, "--n-clusters", "3"]) == 0
+    stdout = capsys.readouterr().out
+    assert "ACC" not in stdout
+    assert re.search(r"KMeans\s+\S+ ± \S+\s+30 30 30", stdout)
+    markdown = (tmp_path / "benchmark_points.md").read_text()
+    assert "cluster sizes (first seed)" in markdown
+
+
+class _Broken(KMeans):
+    """An estimator whose fit fails, as a buggy deep estimator might."""
+
+    def fit_predict(self, X, y=None):
+        raise RuntimeError("diverged")
+
+
+def test_benchmark_labelled_npz_and_failure_exit_code(
+    tmp_path, capsys, blobs, monkeypatch
+):
+    spec = _benchmark.EstimatorSpec(lambda k, seed, shape: _Broken(k))
+    monkeypatch.setitem(_benchmark.ESTIMATORS, "Broken", spec)
+    X, y = blobs
+    np.savez(tmp_path / "blobs.npz", X=X, y=y)
+    argv = ["benchmark", "--dataset", str(tmp_path / "blobs.npz"), "--n-seeds", "2"]
+    argv += ["--output-dir", str(tmp_path), "--estimators", "Broken", "KMeans"]
+    # The failing estimator is reported and skipped; the others still run.
+    assert main(argv) == 1
+    captured = capsys.readouterr()
+    assert "[1/4] Broken seed=0: FAILED RuntimeError: diverged" in captured.out
+    assert "[4/4] KMeans seed=1: ACC=1.000" in captured.out
+    assert "Broken failed: RuntimeError: diverged" in captured.err
+    markdown = (tmp_path / "benchmark_blobs.md").read_text()
+    assert "**Broken failed:** `RuntimeError: diverged`" in markdown
+    assert "| Broken |" not in markdown and "| KMeans |" in markdown
+
+
+def test_benchmark_all_failed_writes_report_only(tmp_path, capsys, blobs):
+    np.save(tmp_path / "x.npy", blobs[0])
+    argv = ["benchmark", "--dataset", str(tmp_path / "x.npy"), "--n-seeds", "1"]
+    argv += ["--estimators", "KMeans", "--n-clusters", "3", "--param", "tol=-1"]
+    assert main([*argv, "--output-dir", str(tmp_path)]) == 1
+    assert "InvalidParameterError" in capsys.readouterr().err
+    assert (tmp_path / "benchmark_x.md").exists()
+    assert not (tmp_path / "benchmark_x.png").exists()
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--estimators", "NoSuchThing"], "Unknown estimator 'NoSuchThing'"),
+        (["--estimators", "KMeans", "--param", "bogus=1"], "no parameter 'bogus'"),
+        (["--estimators", "KMeans", "--param", "n_init"], "expects key=value"),
+        (["--dataset", "missing.csv"], "Data file not found: missing.csv"),
+        (["--images", "--image-shape", "1", "8", "9"], "holds 72 values"),
+        (["--dataset", "Digits"], "Unknown dataset 'Digits'"),
+    ],
+)
+def test_benchmark_usage_errors(extra, message, tmp_path, capsys):
+    assert main(["benchmark", "--output-dir", str(tmp_path), *extra]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and "Traceback" not in err
+    assert not list(tmp_path.iterdir())  # nothing was written
+
+
+def test_benchmark_mnist_missing_data_dir(tmp_path, capsys):
+    assert main(["benchmark", "--dataset", "mnist", "--data-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert str(tmp_path / "mnist") in err and "SKNCLUST_DATA" in err
+
+
+def test_argparse_errors_return_2(capsys):
+    assert main(["benchmark", "--n-seeds", "x"]) == 2
+    assert main(["benchmark", "--n-seeds", "0"]) == 2
+    assert main(["benchmark", "--max-samples", "-5"]) == 2
+    assert main(["cluster"]) == 2
+    assert main([]) == 2
+    assert "usage: sknclust" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("fmt", ["csv", "npy", "npz"])
+def test_cluster_formats(fmt, tmp_path, capsys, blobs):
+    X, y = blobs
+    path = tmp_path / f"data.{fmt}"
+    if fmt == "csv":
+        # The label column is read as labels, not as a feature.
+        rows = [f"{a},{b},{t}" for (a, b), t in zip(X, y * 1000, strict=True)]
+        path.write_text("\n".join(["f0,f1,label", *rows]) + "\n")
+    elif fmt == "npy":
+        np.save(path, X)
+    else:
+        np.savez(path, X=X, y=y)
+    output = tmp_path / "sub" / "labels.csv"
+    argv = ["cluster", str(path), "--estimator", "KMeans", "--n-clusters", "3"]
+    assert main([*argv, "-o", str(output), "--random-state", "0"]) == 0
+    labels = _read_labels(output)
+    assert labels.shape == (90,)
+    assert clustering_accuracy(y, labels) == 1.0
+    assert "cluster sizes: 30 30 30" in capsys.readouterr().out
+
+
+def test_cluster_params_reach_pipeline_final_step(tmp_path, blobs):
+    X, y = blobs
+    np.save(tmp_path / "x.npy", X)
+    argv = ["cluster", str(tmp_path / "x.npy"), "--estimator", "GaussianMixture"]
+    argv += ["--n-clusters", "3", "-o", str(tmp_path / "l.csv")]
+    assert main([*argv, "--param", "covariance_type='full'"]) == 0
+    assert clustering_accuracy(y, _read_labels(tmp_path / "l.csv")) == 1.0
+    estimator = _benchmark.make_estimator(
+        "GaussianMixture", 3, params={"covariance_type": "spherical"}
+    )
+    assert estimator[-1].covariance_type == "spherical"
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--estimator", "Nope"], "Unknown estimator 'Nope'"),
+        (["--estimator", "KMeans", "--param", "bogus=2"], "no parameter 'bogus'"),
+        (["--estimator", "KMeans", "--param", "n_init=-1"], "n_init"),
+        (["--estimator", "KMeans", "--param", "=3"], "expects key=value"),
+        (["--estimator", "KMeans", "--image-shape", "1", "2", "2"], "holds 4 values"),
+    ],
+)
+def test_cluster_usage_errors(extra, message, tmp_path, capsys, blobs):
+    np.save(tmp_path / "x.npy", blobs[0])
+    argv = ["cluster", str(tmp_path / "x.npy"), "--n-clusters", "3"]
+    assert main([*argv, "-o", str(tmp_path / "l.csv"), *extra]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+    assert not (tmp_path / "l.csv").exists()
+
+
+def test_cluster_bad_files(tmp_path, capsys):
+    argv = ["--estimator", "KMeans", "--n-clusters", "2", "-o", str(tmp_path / "o")]
+    assert main(["cluster", str(tmp_path / "absent.npy"), *argv]) == 2
+    assert str(tmp_path / "absent.npy") in capsys.readouterr().err
+    (tmp_path / "text.csv").write_text("a,b\n1,x\n")
+    assert main(["cluster", str(tmp_path / "text.csv"), *argv]) == 2
+    assert "numbers only" in capsys.readouterr().err
+    (tmp_path / "data.txt").write_text("1 2\n")
+    assert main(["cluster", str(tmp_path / "data.txt"), *argv]) == 2
+    assert "Unsupported data file" in capsys.readouterr().err
+
+
+def test_parse_param_literals():
+    assert parse_param("hidden_dims=(16, 8)") == ("hidden_dims", (16, 8))
+    assert parse_param("tol=1e-3") == ("tol", 1e-3)
+    assert parse_param("scaler=None") == ("scaler", None)
+    assert parse_param("device=cuda:0") == ("device", "cuda:0")
+    assert parse_param("name=a=b") == ("name", "a=b")
+
+
+def test_registry_entries_build_with_seed():
+    assert list(_benchmark.ESTIMATORS)[:2] == ["KMeans", "GaussianMixture"]
+    kmeans = _benchmark.make_estimator("KMeans", 4, 7)
+    assert (kmeans.n_clusters, kmeans.n_init, kmeans.random_state) == (4, 10, 7)
+    spec = _benchmark.EstimatorSpec(
+        _benchmark.ESTIMATORS["KMeans"].factory,
+        dataset_params={"digits": {"max_iter": 5, "tol": 0.5}},
+    )
+    built = spec.build(3, 0, dataset="digits", params={"tol": 0.1})
+    assert (built.max_iter, built.tol) == (5, 0.1)  # explicit params win
+    assert spec.build(3, 0, dataset="usps").max_iter == 300
+
+
+def test_python_dash_m_entry_point(tmp_path):
+    command = [sys.executable, "-m", "sknclust", "cluster", str(tmp_path / "no.npy")]
+    command += ["--estimator", "KMeans", "--n-clusters", "2", "-o", "x.csv"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert done.stderr.startswith("sknclust: error: Data file not found")
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.skipif(
+    not hasattr(sknclust, "DeepKMeans"), reason="sknclust.DeepKMeans not available"
+)
+def test_deep_kmeans_cluster_and_benchmark(tmp_path, capsys, blobs):
+    X, y = blobs
+    np.save(tmp_path / "x.npy", X)
+    tiny = ["--param", "hidden_dims=(16,)", "--param", "pretrain_epochs=2"]
+    tiny += ["--param", "max_epochs=2", "--param", "device=cpu"]
+    argv = ["cluster", str(tmp_path / "x.npy"), "--estimator", "DeepKMeans"]
+    argv += ["--n-clusters", "3", "-o", str(tmp_path / "l.csv"), "--random-state", "0"]
+    assert main([*argv, *tiny]) == 0
+    labels = _read_labels(tmp_path / "l.csv")
+    assert labels.shape == (90,) and set(labels) <= {0, 1, 2}
+
+    argv = ["benchmark", "--estimators", "DeepKMeans[gumbel]", "--n-seeds", "1"]
+    argv += ["--max-samples", "200", "--output-dir", str(tmp_path)]
+    assert main([*argv, *tiny]) == 0
+    stdout = capsys.readouterr().out
+    assert re.search(r"DeepKMeans\[gumbel\] seed=0: ACC=0\.\d{3}", stdout)
+    assert (tmp_path / "benchmark_digits.png").exists()
+
+
+def test_benchmark_real_usps_subset(data_dir, tmp_path, capsys):
+    argv = ["benchmark", "--dataset", "usps", "--data-dir", str(data_dir)]
+    argv += ["--estimators", "KMeans", "--n-seeds", "1", "--max-samples", "400"]
+    assert main([*argv, "--output-dir", str(tmp_path)]) == 0
+    stdout = capsys.readouterr().out
+    assert "usps: 400 samples, 256 features, 10 classes" in stdout
+    acc = float(re.search(r"KMeans seed=0: ACC=(\S+)", stdout).group(1))
+    assert 0.4 < acc <= 1.0  # k-means reaches ~0.65 on USPS
+    assert (tmp_path / "benchmark_usps.md").exists()
