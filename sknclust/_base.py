@@ -296,8 +296,10 @@ class BaseDeepClusterer(
         return np.concatenate(outputs).astype(X.dtype, copy=False)
 
     def _biased_scores(self, X):
-        scores = self._inference(self._checked(X), self._cluster_scores)
-        return scores + self._label_bias.astype(scores.dtype)
+        # float64, as in fit: a float32 sum could undo the bias that keeps
+        # every training cluster populated.
+        scores = self._inference(X, self._cluster_scores)
+        return scores.astype(np.float64) + self._label_bias
 
     def _checked(self, X):
         check_is_fitted(self)
@@ -316,7 +318,7 @@ class BaseDeepClusterer(
         labels : ndarray of shape (n_samples,), dtype=int64
             Index of the cluster each sample belongs to.
         """
-        scores = self._biased_scores(X)
+        scores = self._biased_scores(self._checked(X))
         return np.argmax(scores, axis=1).astype(np.int64)
 
     def predict_proba(self, X):
@@ -332,10 +334,11 @@ class BaseDeepClusterer(
         proba : ndarray of shape (n_samples, n_clusters)
             Rows sum to one; their argmax is :meth:`predict`.
         """
+        X = self._checked(X)
         scores = self._biased_scores(X)
         scores -= scores.max(axis=1, keepdims=True)
         proba = np.exp(scores)
-        return proba / proba.sum(axis=1, keepdims=True)
+        return (proba / proba.sum(axis=1, keepdims=True)).astype(X.dtype, copy=False)
 
     def transform(self, X):
         """Map ``X`` to the learned embedding.
@@ -367,6 +370,7 @@ class BaseDeepClusterer(
         Returns
         -------
         score : float
+            Mean of the per-sample objective over ``X``; higher is better.
         """
         return float(np.mean(self._inference(self._checked(X), self._score_samples)))
 

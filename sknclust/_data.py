@@ -67,8 +67,9 @@ def _rows(X, index, offset, scale, dtype, device):
 
 def iter_scaled(X, offset, scale, *, dtype, device, batch_size):
     """Yield consecutive scaled batches of ``X`` for inference."""
-    offset_t = torch.as_tensor(offset, dtype=dtype, device=device)
-    scale_t = torch.as_tensor(scale, dtype=dtype, device=device)
+    # np.array copies: a joblib memory map is read-only, which torch refuses.
+    offset_t = torch.as_tensor(np.array(offset), dtype=dtype, device=device)
+    scale_t = torch.as_tensor(np.array(scale), dtype=dtype, device=device)
     for start in range(0, X.shape[0], batch_size):
         yield _rows(
             X, slice(start, start + batch_size), offset_t, scale_t, dtype, device

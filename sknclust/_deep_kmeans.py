@@ -131,12 +131,12 @@ class DeepKMeans(BaseDeepClusterer):
         Device the network lives on.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during fit, when ``X`` has string column names.
 
     See Also
     --------
-    sklearn.cluster.KMeans : k-means on the raw features.
+    sklearn.cluster.KMeans : Classical k-means on the raw features.
 
     Notes
     -----

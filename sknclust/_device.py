@@ -34,7 +34,9 @@ def resolve_device(device) -> torch.device:
         return torch.device("cpu")
     if device.startswith("cuda"):
         if not torch.cuda.is_available():
-            raise ValueError(f"device={device!r} was requested but CUDA is not available.")
+            raise ValueError(
+                f"device={device!r} was requested but CUDA is not available."
+            )
         index = int(device.split(":")[1]) if ":" in device else 0
         if index >= torch.cuda.device_count():
             raise ValueError(
