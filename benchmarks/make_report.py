@@ -1,0 +1,44 @@
+"""Assemble ``docs/benchmarks.md`` from the sections in ``benchmarks/results/``.
+
+Each benchmark script writes its own markdown section (with the command,
+machine, seeds and date beside its tables); this script only concatenates them
+in a fixed order and copies the figures next to the page.
+
+    python benchmarks/make_report.py
+"""
+
+import shutil
+from pathlib import Path
+
+RESULTS = Path("benchmarks/results")
+DOCS = Path("docs")
+ORDER = [
+    "benchmark_digits.md",
+    "benchmark_usps.md",
+    "benchmark_mnist.md",
+    "engine.md",
+    "projective.md",
+]
+
+HEADER = """# Benchmarks
+
+Every figure on this page was produced by a script in `benchmarks/`; each
+section names the command, machine, seeds and date that produced it. Rerun a
+script and then `python benchmarks/make_report.py` to refresh the page.
+"""
+
+
+def main():
+    names = [n for n in ORDER if (RESULTS / n).exists()]
+    names += sorted(p.name for p in RESULTS.glob("*.md") if p.name not in ORDER)
+    parts = [HEADER]
+    for name in names:
+        parts.append((RESULTS / name).read_text().rstrip() + "\n")
+    for figure in RESULTS.glob("*.png"):
+        shutil.copy(figure, DOCS / figure.name)
+    (DOCS / "benchmarks.md").write_text("\n".join(parts))
+    print(f"wrote {DOCS / 'benchmarks.md'} from {len(names)} section(s)")
+
+
+if __name__ == "__main__":
+    main()
