@@ -2,7 +2,8 @@
 
 from sknclust import datasets, metrics
 from sknclust._deep_kmeans import DeepKMeans
+from sknclust._gmvae import GMVAEClustering
 
 __version__ = "0.1.0"
 
-__all__ = ["DeepKMeans", "datasets", "metrics", "__version__"]
+__all__ = ["DeepKMeans", "GMVAEClustering", "datasets", "metrics", "__version__"]

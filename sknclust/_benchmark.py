@@ -161,6 +161,7 @@ ESTIMATORS: dict[str, EstimatorSpec] = {
         )
         for strategy in ("soft", "alternating", "gumbel")
     },
+    "GMVAEClustering": EstimatorSpec(deep("GMVAEClustering"), embeds=True),
 }
 
 

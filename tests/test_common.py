@@ -2,14 +2,18 @@
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from sknclust import DeepKMeans
+from sknclust import DeepKMeans, GMVAEClustering
 
 # n_clusters=4 matches the four classes of the sparse-input check's labels.
 FAST = dict(
     n_clusters=4, hidden_dims=(16,), pretrain_epochs=10, max_epochs=10, batch_size=32
 )
 
-ESTIMATORS = [DeepKMeans(strategy=s, **FAST) for s in ("soft", "alternating", "gumbel")]
+ESTIMATORS = [
+    *(DeepKMeans(strategy=s, **FAST) for s in ("soft", "alternating", "gumbel")),
+    GMVAEClustering(n_clusters=4, hidden_dims=(16,), embedding_dim=4, max_epochs=10,
+                    batch_size=32),
+]
 
 
 @parametrize_with_checks(ESTIMATORS)
