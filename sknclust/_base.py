@@ -165,7 +165,8 @@ class BaseDeepClusterer(
             )
         if not all(isinstance(h, Integral) and h > 0 for h in self.hidden_dims):
             raise ValueError(
-                f"hidden_dims must be a tuple of positive integers, got {self.hidden_dims!r}."
+                "hidden_dims must be a tuple of positive integers, "
+                f"got {self.hidden_dims!r}."
             )
         if self.image_shape is None:
             self._image_shape = None

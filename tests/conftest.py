@@ -13,7 +13,8 @@ def pytest_addoption(parser):
     parser.addoption(
         "--data-dir",
         default=None,
-        help="folder holding mnist/ and usps/ (default: $SKNCLUST_DATA or ../shared/data)",
+        help="folder holding mnist/ and usps/ "
+        "(default: $SKNCLUST_DATA, else ../shared/data)",
     )
 
 

@@ -11,8 +11,9 @@ FAST = dict(
 
 ESTIMATORS = [
     *(DeepKMeans(strategy=s, **FAST) for s in ("soft", "alternating", "gumbel")),
-    GMVAEClustering(n_clusters=4, hidden_dims=(16,), embedding_dim=4, max_epochs=10,
-                    batch_size=32),
+    GMVAEClustering(
+        n_clusters=4, hidden_dims=(16,), embedding_dim=4, max_epochs=10, batch_size=32
+    ),
 ]
 
 

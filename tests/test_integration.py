@@ -19,7 +19,9 @@ def _data():
 
 
 def _pipe():
-    return Pipeline([("scale", StandardScaler()), ("dkm", DeepKMeans(random_state=0, **FAST))])
+    return Pipeline(
+        [("scale", StandardScaler()), ("dkm", DeepKMeans(random_state=0, **FAST))]
+    )
 
 
 def test_grid_search_with_labels():
@@ -40,8 +42,9 @@ def test_grid_search_default_score():
 
 def test_cross_validate_and_clone():
     X, y = _data()
-    result = cross_validate(_pipe().set_params(dkm__n_clusters=3), X, y, cv=3,
-                            scoring="adjusted_rand_score")
+    result = cross_validate(
+        _pipe().set_params(dkm__n_clusters=3), X, y, cv=3, scoring="adjusted_rand_score"
+    )
     assert result["test_score"].min() > 0.8
     est = DeepKMeans(3, strategy="gumbel", **FAST)
     twin = clone(est)
