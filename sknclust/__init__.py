@@ -3,7 +3,15 @@
 from sknclust import datasets, metrics
 from sknclust._deep_kmeans import DeepKMeans
 from sknclust._gmvae import GMVAEClustering
+from sknclust._neural_mixture import NeuralMixtureEM
 
 __version__ = "0.1.0"
 
-__all__ = ["DeepKMeans", "GMVAEClustering", "datasets", "metrics", "__version__"]
+__all__ = [
+    "DeepKMeans",
+    "GMVAEClustering",
+    "NeuralMixtureEM",
+    "datasets",
+    "metrics",
+    "__version__",
+]

@@ -162,6 +162,12 @@ ESTIMATORS: dict[str, EstimatorSpec] = {
         for strategy in ("soft", "alternating", "gumbel")
     },
     "GMVAEClustering": EstimatorSpec(deep("GMVAEClustering"), embeds=True),
+    **{
+        f"NeuralMixtureEM[{density}]": EstimatorSpec(
+            deep("NeuralMixtureEM", density=density), embeds=True
+        )
+        for density in ("batchnorm", "sigmoid")
+    },
 }
 
 

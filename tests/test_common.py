@@ -2,7 +2,7 @@
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from sknclust import DeepKMeans, GMVAEClustering
+from sknclust import DeepKMeans, GMVAEClustering, NeuralMixtureEM
 
 # n_clusters=4 matches the four classes of the sparse-input check's labels.
 FAST = dict(
@@ -13,6 +13,12 @@ ESTIMATORS = [
     *(DeepKMeans(strategy=s, **FAST) for s in ("soft", "alternating", "gumbel")),
     GMVAEClustering(
         n_clusters=4, hidden_dims=(16,), embedding_dim=4, max_epochs=10, batch_size=32
+    ),
+    *(
+        NeuralMixtureEM(
+            n_clusters=4, density=d, hidden_dims=(16,), max_epochs=10, batch_size=32
+        )
+        for d in ("batchnorm", "sigmoid")
     ),
 ]
 

@@ -1,5 +1,13 @@
 """Torch building blocks shared by the estimators."""
 
+from sknclust.nn._augment import image_augment, tabular_augment
 from sknclust.nn._layers import Autoencoder, ConvDecoder, ConvEncoder, mlp
 
-__all__ = ["Autoencoder", "ConvDecoder", "ConvEncoder", "mlp"]
+__all__ = [
+    "Autoencoder",
+    "ConvDecoder",
+    "ConvEncoder",
+    "image_augment",
+    "mlp",
+    "tabular_augment",
+]

@@ -1,0 +1,344 @@
+"""NeuralMixtureEM: a mixture whose component densities are network outputs."""
+
+import math
+from numbers import Real
+
+import numpy as np
+import torch
+from sklearn.utils._param_validation import Interval, StrOptions
+from torch import nn
+from torch.nn import functional as F
+
+from sknclust._base import BaseDeepClusterer
+from sknclust.nn import ConvEncoder, mlp
+from sknclust.nn._augment import image_augment, tabular_augment
+
+# Variance floor of the per-neuron standardisation, as in BatchNorm.
+_EPS = 1e-5
+# Step of the running (EMA) M-step for the mixing weights.
+_WEIGHT_MOMENTUM = 0.1
+
+
+class _NeuralMixtureModule(nn.Module):
+    """Representation network, a linear head to K logits, and mixture buffers.
+
+    Buffers hold what inference needs besides the weights: the per-neuron logit
+    statistics of the whole training set, the log-normaliser of the
+    ``"batchnorm"`` density and the log mixing weights.
+    """
+
+    def __init__(self, n_features, hidden_dims, embedding_dim, n_clusters, image_shape):
+        super().__init__()
+        if image_shape is None:
+            self.trunk = mlp([n_features, *hidden_dims, embedding_dim])
+        else:
+            self.trunk = ConvEncoder(image_shape, embedding_dim)
+        self.head = nn.Linear(embedding_dim, n_clusters)
+        self.register_buffer("logit_mean", torch.zeros(n_clusters))
+        self.register_buffer("logit_std", torch.ones(n_clusters))
+        self.register_buffer("log_mass", torch.zeros(n_clusters))
+        self.register_buffer(
+            "log_weights", torch.full((n_clusters,), -math.log(n_clusters))
+        )
+
+    def forward(self, x):
+        z = self.trunk(x)
+        # The representation is linear (what transform returns); a ReLU before
+        # the head keeps the logits a non-linear function of it.
+        return z, self.head(torch.relu(z))
+
+
+class NeuralMixtureEM(BaseDeepClusterer):
+    """Neural mixture model trained end to end by batch-wise EM (experimental).
+
+    A network maps each sample to K relevance scores; a fixed transformation
+    turns them into component densities :math:`p_k(x)` that share a common
+    total mass, so no component can claim every point. Each mini-batch runs one
+    EM iteration: the forward pass computes the responsibilities (E-step), the
+    backward pass raises the expected complete-data log-likelihood (M-step).
+    A consistency term asks an augmented view of each sample to get the same
+    responsibilities. After Tissera et al., "Neural Mixture Models with
+    Expectation-Maximization for End-to-end Deep Clustering" (2022).
+
+    Read more in the :ref:`User Guide <neural_mixture_em>`.
+
+    Parameters
+    ----------
+    n_clusters : int, default=8
+        Number of mixture components.
+    density : {"batchnorm", "sigmoid"}, default="batchnorm"
+        Transformation from logits to densities. Both standardise each logit
+        neuron over the batch. ``"sigmoid"`` then takes
+        :math:`p_k = \\sigma(\\hat u_k) / C`; ``"batchnorm"`` takes
+        :math:`p_k = \\exp(\\hat u_k)` normalised to a unit mean over the batch.
+        See Notes.
+    hidden_dims : tuple of int, default=(500, 500, 2000)
+        Widths of the MLP's hidden layers. Ignored when ``image_shape`` is set.
+    embedding_dim : int, default=32
+        Size of the representation before the K-unit head (what
+        :meth:`transform` returns).
+    image_shape : tuple of int, default=None
+        ``(channels, height, width)`` of flattened image rows. When set, a small
+        convolutional encoder replaces the MLP and the augmented views are random
+        shifts, rotations, zooms and intensity changes instead of noise and
+        feature dropout.
+    scaler : {"auto", "standard", "minmax", "maxabs", "global"} or None, \
+            default="auto"
+        Scaling applied to the input inside the estimator: per-feature
+        standardisation, per-feature [0, 1], per-feature division by the maximum
+        absolute value (keeps sparse input sparse), or one min-max range shared
+        by all features (for pixels). ``"auto"`` picks ``"global"`` with
+        ``image_shape``, ``"maxabs"`` for sparse input and ``"standard"``
+        otherwise. ``None`` uses the data as given.
+    consistency_weight : float, default=1.0
+        Weight of the consistency term, the cross-entropy from the
+        responsibilities of each sample to those of its augmented view. 0 turns
+        it (and augmentation) off.
+    update_weights : bool, default=True
+        Learn the mixing weights π by a running closed-form M-step (an
+        exponential moving average of the batch-mean responsibilities, then one
+        full-data step after training). ``False`` keeps them uniform.
+    batch_size : int, default=256
+        Mini-batch size. Logits are standardised over each batch, so batches
+        should be large; a ragged last batch is dropped when full ones exist.
+    learning_rate : float, default=1e-3
+        Adam learning rate.
+    lr_schedule : {"cosine", "constant"}, default="cosine"
+        Learning-rate schedule; ``"cosine"`` decays to a tenth.
+    pretrain_epochs : int, default=0
+        Unused: training is end to end. Kept for the shared interface.
+    max_epochs : int, default=100
+        Epochs of EM training (all are run).
+    tol : float, default=1e-4
+        Unused: the EM loss is not monotone (its targets γ and π move), so
+        training runs all ``max_epochs``. Kept for the shared interface.
+    n_iter_no_change : int, default=10
+        Unused, as ``tol``.
+    device : str, default="auto"
+        ``"auto"`` (CUDA, then MPS, then CPU), ``"cpu"``, ``"cuda"``, ``"cuda:N"``
+        or ``"mps"``.
+    random_state : int, RandomState instance or None, default=None
+        Seeds weights, shuffling and augmentations. The global numpy and torch
+        RNGs are left untouched.
+    verbose : int, default=0
+        Print a progress bar and a per-epoch log.
+
+    Attributes
+    ----------
+    weights_ : ndarray of shape (n_clusters,)
+        Mixing weights π.
+    labels_ : ndarray of shape (n_samples,), dtype=int64
+        Cluster of each training sample; every cluster is populated.
+    n_iter_ : int
+        Epochs of EM training run.
+    history_ : dict of list of dict
+        Per-epoch training loss and duration, under ``"em"``.
+    device_ : str
+        Device the network lives on.
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
+        Names of features seen during fit, when ``X`` has string column names.
+
+    See Also
+    --------
+    sklearn.mixture.GaussianMixture : A mixture with Gaussian components, fit by
+        EM on the raw features.
+
+    Notes
+    -----
+    This estimator is **experimental**. The paper's exact transformation from
+    network outputs to densities is not given in any source available when it
+    was written (no official code is known); both formulations below are
+    reconstructions consistent with the paper's description ("normalise the
+    input to a sigmoid, then divide by a constant").
+
+    Let :math:`u_k(x)` be the logits and :math:`\\hat u_k(x) = (u_k(x) -
+    \\mu_k) / \\sigma_k` their standardisation, with :math:`\\mu_k, \\sigma_k`
+    the mean and standard deviation of neuron k over the batch during training
+    and over the whole training set (one full pass after training) at
+    inference. Inference therefore never depends on batch composition.
+
+    - ``"sigmoid"``: :math:`\\log p_k(x) = \\log\\sigma(\\hat u_k(x)) - \\log C`
+      with :math:`C = 1`.
+    - ``"batchnorm"``: :math:`\\log p_k(x) = \\hat u_k(x) - A_k` where
+      :math:`A_k = \\log \\operatorname{mean}_j \\exp \\hat u_k(x_j)` over the
+      batch in training and over the training set at inference, so every
+      :math:`p_k` has unit mean.
+
+    The E-step gives :math:`\\gamma_{ik} \\propto \\pi_k p_k(x_i)` (held
+    constant); the M-step loss is :math:`-\\frac{1}{|B|}\\sum_i\\sum_k
+    \\gamma_{ik}[\\log\\pi_k + \\log p_k(x_i)]`.
+
+    :meth:`predict_proba` returns the responsibilities :math:`\\gamma`.
+    :meth:`score` is the mean per-sample log-likelihood
+    :math:`\\log\\sum_k \\pi_k p_k(x)` under the fixed transformation (up to
+    the constant :math:`\\log C`); the consistency term is not part of it.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_blobs
+    >>> from sknclust import NeuralMixtureEM
+    >>> X, _ = make_blobs(n_samples=300, centers=3, random_state=0)
+    >>> nmm = NeuralMixtureEM(n_clusters=3, hidden_dims=(32,), batch_size=64,
+    ...                       max_epochs=20, random_state=0).fit(X)
+    >>> nmm.labels_.shape
+    (300,)
+    >>> nmm.predict_proba(X[:2]).shape
+    (2, 3)
+    >>> nmm.transform(X[:2]).shape
+    (2, 32)
+    """
+
+    _parameter_constraints: dict = {
+        **BaseDeepClusterer._parameter_constraints,
+        "density": [StrOptions({"sigmoid", "batchnorm"})],
+        "consistency_weight": [Interval(Real, 0, None, closed="left")],
+        "update_weights": ["boolean"],
+    }
+
+    _drop_last = True
+
+    def __init__(
+        self,
+        n_clusters: int = 8,
+        *,
+        density: str = "batchnorm",
+        hidden_dims: tuple[int, ...] = (500, 500, 2000),
+        embedding_dim: int | None = 32,
+        image_shape: tuple[int, ...] | None = None,
+        scaler: str | None = "auto",
+        consistency_weight: float = 1.0,
+        update_weights: bool = True,
+        batch_size: int = 256,
+        learning_rate: float = 1e-3,
+        lr_schedule: str = "cosine",
+        pretrain_epochs: int = 0,
+        max_epochs: int = 100,
+        tol: float = 1e-4,
+        n_iter_no_change: int = 10,
+        device: str = "auto",
+        random_state=None,
+        verbose: int = 0,
+    ):
+        super().__init__(
+            n_clusters,
+            hidden_dims=hidden_dims,
+            embedding_dim=embedding_dim,
+            image_shape=image_shape,
+            scaler=scaler,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            lr_schedule=lr_schedule,
+            pretrain_epochs=pretrain_epochs,
+            max_epochs=max_epochs,
+            tol=tol,
+            n_iter_no_change=n_iter_no_change,
+            device=device,
+            random_state=random_state,
+            verbose=verbose,
+        )
+        self.density = density
+        self.consistency_weight = consistency_weight
+        self.update_weights = update_weights
+
+    def _embedding_size(self):
+        return self.embedding_dim or 32
+
+    def _build_module(self, n_features):
+        return _NeuralMixtureModule(
+            n_features,
+            self.hidden_dims,
+            self._embedding_size(),
+            self.n_clusters,
+            self._image_shape,
+        )
+
+    # -------------------------------------------------------------- densities
+    def _batch_log_density(self, u):
+        """log p_k of a training batch, standardised with the batch's statistics."""
+        mean = u.mean(0)
+        std = (u.var(0, unbiased=False) + _EPS).sqrt()
+        u_hat = (u - mean) / std
+        if self.density == "sigmoid":
+            return F.logsigmoid(u_hat)
+        # Unit mean over the batch: exp(u_hat) divided by its batch mean.
+        return u_hat - (torch.logsumexp(u_hat, 0) - math.log(u.shape[0]))
+
+    def _stored_log_density(self, module, u):
+        """log p_k with the stored training-set statistics (batch independent)."""
+        u_hat = (u - module.logit_mean) / module.logit_std
+        if self.density == "sigmoid":
+            return F.logsigmoid(u_hat)
+        return u_hat - module.log_mass
+
+    def _augment(self, x):
+        if self._image_shape is not None:
+            return image_augment(x, self._image_shape)
+        return tabular_augment(x)
+
+    # --------------------------------------------------------------- training
+    def _loss(self, module, x, _):
+        _, u = module(x)
+        log_weights = module.log_weights
+        joint = self._batch_log_density(u) + log_weights
+        # E-step: responsibilities are targets, not a path for gradients.
+        gamma = torch.softmax(joint.detach(), dim=1)
+        loss = -(gamma * joint).sum(1).mean()
+        if self.consistency_weight > 0:
+            _, u_aug = module(self._augment(x))
+            log_post = torch.log_softmax(
+                self._batch_log_density(u_aug) + log_weights, dim=1
+            )
+            consistency = -(gamma * log_post).sum(1).mean()
+            loss = loss + self.consistency_weight * consistency
+        if self.update_weights:
+            self._step_weights(module, gamma.mean(0))
+        return loss
+
+    def _step_weights(self, module, target, momentum=_WEIGHT_MOMENTUM):
+        """Closed-form M-step for π, damped; a floor keeps every component alive."""
+        with torch.no_grad():
+            weights = module.log_weights.exp()
+            weights = (1 - momentum) * weights + momentum * target.to(weights.dtype)
+            floor = 0.01 / self.n_clusters
+            weights = weights.clamp_min(floor)
+            module.log_weights.copy_((weights / weights.sum()).log())
+
+    def _fit_schedule(self, training_set, rng):
+        history = self._train(
+            "em", self._loss, training_set, epochs=self.max_epochs, early_stopping=False
+        )
+        self.n_iter_ = len(history)
+        self._fit_inference_statistics(training_set)
+        self.weights_ = self.module_.log_weights.exp().cpu().numpy().astype(np.float64)
+
+    def _fit_inference_statistics(self, training_set):
+        """Whole-training-set logit statistics, then one full-data step for π."""
+        module = self.module_
+        with torch.no_grad():
+            u = torch.cat(
+                [module(x)[1].double() for x, _ in training_set.all_batches()]
+            )
+            mean = u.mean(0)
+            std = (u.var(0, unbiased=False) + _EPS).sqrt()
+            module.logit_mean.copy_(mean)
+            module.logit_std.copy_(std)
+            u_hat = (u - mean) / std
+            log_mass = torch.logsumexp(u_hat, 0) - math.log(u.shape[0])
+            module.log_mass.copy_(log_mass)
+            if self.update_weights:
+                log_p = self._stored_log_density(module, u)
+                gamma = torch.softmax(log_p + module.log_weights.double(), dim=1)
+                self._step_weights(module, gamma.mean(0), momentum=1.0)
+
+    # -------------------------------------------------------------- inference
+    def _embed(self, module, rows):
+        return module.trunk(rows)
+
+    def _cluster_scores(self, module, rows):
+        _, u = module(rows)
+        return self._stored_log_density(module, u) + module.log_weights
+
+    def _score_samples(self, module, rows):
+        return torch.logsumexp(self._cluster_scores(module, rows), dim=1)

@@ -1,0 +1,151 @@
+"""NeuralMixtureEM: clustering quality, inference invariants and augmentations."""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import make_blobs
+from sklearn.metrics import adjusted_rand_score
+
+from sknclust import NeuralMixtureEM
+from sknclust.nn._augment import image_augment, tabular_augment
+
+# Whole-data batches: the per-batch standardisation is noisy on small batches.
+FAST = dict(hidden_dims=(32,), batch_size=300, max_epochs=60, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def blobs():
+    centers = [(-6, -4), (6, -4), (0, 6)]
+    return make_blobs(n_samples=300, centers=centers, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def fitted(blobs):
+    X, _ = blobs
+    return NeuralMixtureEM(n_clusters=3, random_state=1, **FAST).fit(X)
+
+
+def test_blobs_ari(blobs, fitted):
+    _, y = blobs
+    assert adjusted_rand_score(y, fitted.labels_) > 0.9
+
+
+def test_predict_proba_is_responsibilities(blobs, fitted):
+    X, _ = blobs
+    proba = fitted.predict_proba(X)
+    np.testing.assert_allclose(proba.sum(1), 1.0, rtol=1e-10)
+    np.testing.assert_array_equal(proba.argmax(1), fitted.predict(X))
+    np.testing.assert_array_equal(fitted.predict(X), fitted.labels_)
+
+
+def test_inference_does_not_depend_on_batches(blobs, fitted):
+    X, _ = blobs
+    X = X[:20]
+    single = np.concatenate([fitted.predict_proba(X[i : i + 1]) for i in range(20)])
+    np.testing.assert_allclose(single, fitted.predict_proba(X), rtol=1e-7)
+    single_labels = [fitted.predict(X[i : i + 1])[0] for i in range(20)]
+    np.testing.assert_array_equal(single_labels, fitted.predict(X))
+
+
+def test_attributes(fitted):
+    assert fitted.weights_.shape == (3,)
+    np.testing.assert_allclose(fitted.weights_.sum(), 1.0, rtol=1e-6)
+    assert fitted.n_iter_ == len(fitted.history_["em"]) == 60
+    assert fitted.transform(np.zeros((2, 2))).shape == (2, 32)
+
+
+@pytest.mark.parametrize("density", ["sigmoid", "batchnorm"])
+@pytest.mark.parametrize("consistency_weight", [0.0, 1.0])
+def test_formulations_fit(blobs, density, consistency_weight):
+    X, _ = blobs
+    model = NeuralMixtureEM(
+        n_clusters=3,
+        density=density,
+        consistency_weight=consistency_weight,
+        update_weights=density == "batchnorm",
+        random_state=0,
+        **{**FAST, "max_epochs": 5},
+    ).fit(X)
+    proba = model.predict_proba(X)
+    assert np.isfinite(proba).all()
+    assert np.isfinite(model.score(X))
+    assert len(np.unique(model.labels_)) == 3
+
+
+def test_no_collapse(blobs, fitted):
+    _, counts = np.unique(fitted.labels_, return_counts=True)
+    assert counts.size == 3
+    assert counts.min() >= 0.01 * counts.sum()
+    assert fitted.weights_.min() > 0.01
+
+
+def test_score_is_finite_log_likelihood(blobs, fitted):
+    X, _ = blobs
+    scores = fitted._inference(X, fitted._score_samples)
+    assert np.isfinite(scores).all()
+    np.testing.assert_allclose(fitted.score(X), scores.mean())
+    # log sum_k pi_k p_k(x) with p_k of unit mean over the training set.
+    assert abs(fitted.score(X)) < 1.0
+
+
+def test_image_path_with_augmentation():
+    rng = np.random.RandomState(0)
+    # Two tiny 8x8 "shapes": a bright top half and a bright left half.
+    top = np.zeros((8, 8))
+    top[:4] = 1
+    left = np.zeros((8, 8))
+    left[:, :4] = 1
+    X = np.concatenate(
+        [np.tile(img.ravel(), (40, 1)) for img in (top, left)]
+    ) + rng.normal(scale=0.05, size=(80, 64))
+    model = NeuralMixtureEM(
+        n_clusters=2,
+        image_shape=(8, 8),
+        embedding_dim=8,
+        batch_size=32,
+        max_epochs=5,
+        random_state=0,
+        device="cpu",
+    ).fit(X)
+    assert model.transform(X).shape == (80, 8)
+    assert model.predict_proba(X).shape == (80, 2)
+    assert len(np.unique(model.labels_)) == 2
+
+
+def _seeded(fn, seed=0):
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return fn()
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_augmentations_shape_and_determinism(dtype):
+    x = torch.rand(6, 2 * 8 * 8, dtype=dtype)
+    for fn in (
+        lambda: image_augment(x, (2, 8, 8)),
+        lambda: tabular_augment(x),
+    ):
+        a, b = _seeded(fn), _seeded(fn)
+        assert a.shape == x.shape and a.dtype == dtype
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+        assert not torch.equal(a, _seeded(fn, seed=1))
+        assert not torch.equal(a, x)
+    # (height, width) means one channel.
+    y = torch.rand(3, 64)
+    assert image_augment(y, (8, 8)).shape == (3, 64)
+
+
+def test_augmentation_keeps_global_rng():
+    x = torch.rand(4, 64)
+    state = torch.random.get_rng_state()
+    _seeded(lambda: image_augment(x, (8, 8)))
+    assert torch.equal(state, torch.random.get_rng_state())
+
+
+def test_fit_is_reproducible(blobs):
+    X, _ = blobs
+    params = dict(n_clusters=3, random_state=1, **{**FAST, "max_epochs": 3})
+    a = NeuralMixtureEM(**params).fit(X)
+    b = NeuralMixtureEM(**params).fit(X)
+    np.testing.assert_array_equal(a.labels_, b.labels_)
+    np.testing.assert_allclose(a.weights_, b.weights_)
