@@ -130,24 +130,9 @@ def deep(class_name: str, **kwargs: Any) -> Factory:
 # network (500-500-2000, embedding of size n_clusters) on pixels scaled to
 # [0, 1], with epoch counts that fit the CPU time budgets of docs/benchmarks.md.
 _DEEP_KMEANS_PARAMS: dict[str, dict[str, Any]] = {
-    "digits": {
-        "scaler": "global",
-        "batch_size": 64,
-        "pretrain_epochs": 30,
-        "max_epochs": 30,
-    },
-    "usps": {
-        "scaler": "global",
-        "batch_size": 128,
-        "pretrain_epochs": 30,
-        "max_epochs": 20,
-    },
-    "mnist": {
-        "scaler": "global",
-        "batch_size": 256,
-        "pretrain_epochs": 20,
-        "max_epochs": 10,
-    },
+    "digits": {"scaler": "global", "pretrain_epochs": 100, "max_epochs": 30},
+    "usps": {"scaler": "global", "pretrain_epochs": 50, "max_epochs": 20},
+    "mnist": {"scaler": "global", "pretrain_epochs": 20, "max_epochs": 10},
 }
 
 ESTIMATORS: dict[str, EstimatorSpec] = {
