@@ -29,6 +29,7 @@ def main(argv=None):
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--estimators", nargs="+", default=ESTIMATORS)
     parser.add_argument("--output-dir", default="benchmarks/results")
+    parser.add_argument("--threads", default=None)
     args = parser.parse_args(argv)
     status = 0
     for dataset in args.datasets:
@@ -43,6 +44,8 @@ def main(argv=None):
             "--estimators",
             *args.estimators,
         ]
+        if args.threads:
+            command += ["--threads", args.threads]
         if args.data_dir:
             command += ["--data-dir", args.data_dir]
         status = max(status, sknclust(command))

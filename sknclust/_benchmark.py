@@ -412,7 +412,12 @@ def machine_description() -> str:
         device = str(resolve_device("auto"))
     except Exception as exc:  # the header must not fail because of torch
         device = f"unavailable ({type(exc).__name__})"
-    return f"{platform.platform()}, {os.cpu_count()} CPUs, torch device {device}"
+    import torch
+
+    return (
+        f"{platform.platform()}, {os.cpu_count()} CPUs, torch {torch.__version__} "
+        f"with {torch.get_num_threads()} thread(s), device {device}"
+    )
 
 
 def run_benchmark(

@@ -134,6 +134,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="treat digits/mnist/usps rows as images (1x8x8, 1x28x28, 1x16x16)",
     )
+    bench.add_argument(
+        "--threads",
+        type=_positive_int,
+        default=None,
+        help="torch CPU threads (default: torch's own choice); 1 avoids "
+        "oversubscription when other jobs share the cores",
+    )
     _add_common(bench)
 
     cluster = commands.add_parser(
@@ -241,6 +248,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exc.code or 0)
     try:
         if args.command == "benchmark":
+            if args.threads:
+                import torch
+
+                torch.set_num_threads(args.threads)
             return _benchmark_command(args, argv)
         return _cluster_command(args)
     except (UsageError, OSError, ValueError, TypeError) as exc:

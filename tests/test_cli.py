@@ -39,7 +39,7 @@ def _markdown_rows(text):
 def test_benchmark_digits_baselines(tmp_path, capsys):
     out = tmp_path / "out"
     argv = ["benchmark", "--estimators", "KMeans", "GaussianMixture", "--n-seeds", "2"]
-    argv += ["--max-samples", "300", "--output-dir", str(out)]
+    argv += ["--max-samples", "300", "--output-dir", str(out), "--threads", "1"]
     assert main(argv) == 0
     stdout = capsys.readouterr().out
     assert "digits: 300 samples, 64 features, 10 classes" in stdout
@@ -56,7 +56,7 @@ def test_benchmark_digits_baselines(tmp_path, capsys):
     assert markdown.startswith("# Clustering benchmark: digits")
     assert "- seeds: 0, 1" in markdown
     assert re.search(r"- date: \d{4}-\d\d-\d\d", markdown)
-    assert "CPUs, torch device" in markdown
+    assert "CPUs, torch" in markdown and "with 1 thread(s)" in markdown
     assert "- command: `sknclust benchmark --estimators KMeans GaussianMixture" in (
         markdown
     )
