@@ -4,6 +4,11 @@ from sknclust import datasets, metrics
 from sknclust._deep_kmeans import DeepKMeans
 from sknclust._gmvae import GMVAEClustering
 from sknclust._neural_mixture import NeuralMixtureEM
+from sknclust._projective import (
+    ProjectiveClusteringCompressor,
+    subspace_dim_for_budget,
+    svd_rank_for_budget,
+)
 
 __version__ = "0.1.0"
 
@@ -11,7 +16,10 @@ __all__ = [
     "DeepKMeans",
     "GMVAEClustering",
     "NeuralMixtureEM",
+    "ProjectiveClusteringCompressor",
     "datasets",
     "metrics",
+    "subspace_dim_for_budget",
+    "svd_rank_for_budget",
     "__version__",
 ]

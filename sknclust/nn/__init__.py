@@ -1,6 +1,7 @@
 """Torch building blocks shared by the estimators."""
 
 from sknclust.nn._augment import image_augment, tabular_augment
+from sknclust.nn._factored_embedding import ProjectiveEmbedding, ProjectiveLinear
 from sknclust.nn._layers import Autoencoder, ConvDecoder, ConvEncoder, mlp
 
 __all__ = [
@@ -9,5 +10,7 @@ __all__ = [
     "ConvEncoder",
     "image_augment",
     "mlp",
+    "ProjectiveEmbedding",
+    "ProjectiveLinear",
     "tabular_augment",
 ]
