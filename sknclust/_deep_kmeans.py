@@ -90,8 +90,8 @@ class DeepKMeans(BaseDeepClusterer):
     corruption : float, default=0.2
         Fraction of input features zeroed (dropout) during autoencoder
         pretraining, making it a denoising autoencoder as in DEC's pretraining.
-        The Deep k-Means paper uses 0; on digits 0.2 gave a better embedding
-        (see the user guide). 0 disables it.
+        The Deep k-Means paper uses 0; 0.2 (DEC's rate) gave a better
+        embedding on digits (see the user guide). 0 disables it.
     alpha : float, default=1.0
         Starting inverse temperature of the soft assignment, in units of the
         mean squared distance to the nearest centroid after initialisation. It
