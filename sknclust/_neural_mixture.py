@@ -48,6 +48,19 @@ class _NeuralMixtureModule(nn.Module):
         return z, self.head(torch.relu(z))
 
 
+def _standardise(u):
+    """Per-neuron standardisation of logits ``u`` over their rows.
+
+    Returns ``(u_hat, mean, std, log_mass)``; ``log_mass`` is the log of the mean
+    of ``exp(u_hat)`` over the rows, which divides the ``"batchnorm"`` density so
+    each neuron has unit mean mass.
+    """
+    mean = u.mean(0)
+    std = (u.var(0, unbiased=False) + _EPS).sqrt()
+    u_hat = (u - mean) / std
+    return u_hat, mean, std, torch.logsumexp(u_hat, 0) - math.log(u.shape[0])
+
+
 class NeuralMixtureEM(BaseDeepClusterer):
     """Neural mixture model trained end to end by batch-wise EM (experimental).
 
@@ -257,13 +270,10 @@ class NeuralMixtureEM(BaseDeepClusterer):
     # -------------------------------------------------------------- densities
     def _batch_log_density(self, u):
         """log p_k of a training batch, standardised with the batch's statistics."""
-        mean = u.mean(0)
-        std = (u.var(0, unbiased=False) + _EPS).sqrt()
-        u_hat = (u - mean) / std
+        u_hat, _, _, log_mass = _standardise(u)
         if self.density == "sigmoid":
             return F.logsigmoid(u_hat)
-        # Unit mean over the batch: exp(u_hat) divided by its batch mean.
-        return u_hat - (torch.logsumexp(u_hat, 0) - math.log(u.shape[0]))
+        return u_hat - log_mass
 
     def _stored_log_density(self, module, u):
         """log p_k with the stored training-set statistics (batch independent)."""
@@ -320,12 +330,9 @@ class NeuralMixtureEM(BaseDeepClusterer):
             u = torch.cat(
                 [module(x)[1].double() for x, _ in training_set.all_batches()]
             )
-            mean = u.mean(0)
-            std = (u.var(0, unbiased=False) + _EPS).sqrt()
+            _, mean, std, log_mass = _standardise(u)
             module.logit_mean.copy_(mean)
             module.logit_std.copy_(std)
-            u_hat = (u - mean) / std
-            log_mass = torch.logsumexp(u_hat, 0) - math.log(u.shape[0])
             module.log_mass.copy_(log_mass)
             if self.update_weights:
                 log_p = self._stored_log_density(module, u)
