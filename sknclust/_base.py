@@ -37,6 +37,17 @@ from sknclust._device import loadable_device, resolve_device
 from sknclust._engine import run_phase
 
 
+def torch_seed(random_state) -> int:
+    """An int seed drawn from ``random_state``.
+
+    ``None`` draws fresh entropy rather than from numpy's global RNG, whose
+    state is the user's.
+    """
+    if random_state is None:
+        return int(np.random.default_rng().integers(np.iinfo(np.int32).max))
+    return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
+
+
 @contextmanager
 def _private_torch_rng(seed, device):
     """Seed torch inside a fork of its RNG, so the user's global state is kept."""
@@ -218,8 +229,7 @@ class BaseDeepClusterer(
         X = self._validate_X(X, reset=True)
         self._check_params_vs_input(X)
         device = resolve_device(self.device)
-        rng = check_random_state(self.random_state)
-        seed = int(rng.randint(np.iinfo(np.int32).max))
+        seed = torch_seed(self.random_state)
 
         self._scaling = resolve_scaler(self.scaler, X, self._image_shape)
         self._offset, self._scale = fit_scaling(X, self._scaling)
@@ -271,13 +281,15 @@ class BaseDeepClusterer(
         return history
 
     # ------------------------------------------------------------- inference
-    def _inference(self, X, fn):
+    def _inference(self, X, fn, *, scaled=True):
         """Apply ``fn(module, rows)`` to batches of validated ``X``.
 
         Runs in eval mode without gradients, in the input's dtype: float64 input
         goes through a float64 copy of the network, so results do not depend on how
         rows are batched. Memory grows with the batch size, not with ``len(X)``.
+        ``scaled=False`` feeds the rows as given (for instance latent codes).
         """
+        offset, scale = (self._offset, self._scale) if scaled else (0.0, 1.0)
         dtype = torch.float64 if X.dtype == np.float64 else torch.float32
         module = self.module_
         if dtype != torch.float32:
@@ -287,8 +299,8 @@ class BaseDeepClusterer(
         with torch.inference_mode():
             for rows in iter_scaled(
                 X,
-                self._offset,
-                self._scale,
+                offset,
+                scale,
                 dtype=dtype,
                 device=device,
                 batch_size=max(self.batch_size, 1024),

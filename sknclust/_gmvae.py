@@ -1,18 +1,16 @@
 """GMVAEClustering: a Gaussian-mixture VAE with a Gumbel-softmax cluster variable."""
 
-import copy
 import math
 from numbers import Integral, Real
 
 import numpy as np
 import torch
-from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted
 from torch import nn
 from torch.nn import functional as F
 
-from sknclust._base import BaseDeepClusterer
+from sknclust._base import BaseDeepClusterer, torch_seed
 from sknclust.nn import ConvDecoder, ConvEncoder, mlp
 
 # Width of the features a convolutional encoder hands to q(z|x,y) with images.
@@ -538,18 +536,8 @@ class GMVAEClustering(BaseDeepClusterer):
                 f"X has {Z.shape[1]} features, but {type(self).__name__} expects "
                 f"embeddings of size {self._n_features_out}."
             )
-        dtype = torch.float64 if Z.dtype == np.float64 else torch.float32
-        module = self.module_
-        if dtype != torch.float32:
-            module = copy.deepcopy(module).to(dtype)
-        device = next(module.parameters()).device
-        size = max(self.batch_size, 1024)
-        outputs = []
-        with torch.inference_mode():
-            for start in range(0, Z.shape[0], size):
-                z = torch.as_tensor(Z[start : start + size], device=device)
-                outputs.append(self._decode(module, z).cpu().numpy())
-        return self._unscale(np.concatenate(outputs)).astype(Z.dtype, copy=False)
+        decoded = self._inference(Z, self._decode, scaled=False)
+        return self._unscale(decoded).astype(Z.dtype, copy=False)
 
     def sample(self, n_samples: int = 1, cluster=None) -> tuple[np.ndarray, np.ndarray]:
         """Generate samples from the fitted model.
@@ -582,13 +570,7 @@ class GMVAEClustering(BaseDeepClusterer):
             )
         classes = getattr(self, "classes_", None)
         labels = np.arange(self.n_clusters) if classes is None else classes
-        if self.random_state is None:
-            seed = int(np.random.default_rng().integers(np.iinfo(np.int32).max))
-        else:
-            seed = int(
-                check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
-            )
-        generator = torch.Generator().manual_seed(seed)
+        generator = torch.Generator().manual_seed(torch_seed(self.random_state))
         if cluster is None:
             codes = torch.randint(self.n_clusters, (n_samples,), generator=generator)
         else:

@@ -71,6 +71,13 @@ def test_global_rng_untouched(blobs):
     assert np.array_equal(np.random.get_state()[1], np_state[1])
 
 
+def test_unseeded_fit_leaves_numpy_global_rng_alone(blobs):
+    np.random.seed(7)
+    before = np.random.get_state()[1].copy()
+    DeepKMeans(3, random_state=None, **FAST).fit(blobs[0])
+    np.testing.assert_array_equal(np.random.get_state()[1], before)
+
+
 def test_identical_across_processes(blobs, fitted):
     code = (
         "import numpy as np, torch; torch.set_num_threads(1);"
