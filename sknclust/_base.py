@@ -35,6 +35,7 @@ from sknclust._data import (
 )
 from sknclust._device import loadable_device, resolve_device
 from sknclust._engine import run_phase
+from sknclust.nn._augment import image_augment, tabular_augment
 
 
 def torch_seed(random_state) -> int:
@@ -258,6 +259,12 @@ class BaseDeepClusterer(
 
     def _embedding_size(self):
         return self.embedding_dim or self.n_clusters
+
+    def _augment(self, x):
+        """A random view of a batch: image warps with ``image_shape``, else noise."""
+        if self._image_shape is not None:
+            return image_augment(x, self._image_shape)
+        return tabular_augment(x)
 
     def _train(self, name, loss_fn, training_set, *, epochs, early_stopping=True, **kw):
         """Run one training phase of ``self.module_`` and record its history."""

@@ -11,7 +11,6 @@ from torch.nn import functional as F
 
 from sknclust._base import BaseDeepClusterer
 from sknclust.nn import ConvEncoder, mlp
-from sknclust.nn._augment import image_augment, tabular_augment
 
 # Variance floor of the per-neuron standardisation, as in BatchNorm.
 _EPS = 1e-5
@@ -281,11 +280,6 @@ class NeuralMixtureEM(BaseDeepClusterer):
         if self.density == "sigmoid":
             return F.logsigmoid(u_hat)
         return u_hat - module.log_mass
-
-    def _augment(self, x):
-        if self._image_shape is not None:
-            return image_augment(x, self._image_shape)
-        return tabular_augment(x)
 
     # --------------------------------------------------------------- training
     def _loss(self, module, x, _):
