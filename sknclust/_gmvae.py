@@ -107,7 +107,8 @@ class GMVAEClustering(BaseDeepClusterer):
     annealed per epoch, and everything is trained end to end on the negative
     evidence lower bound. Clusters are the argmax of q(y|x). Partially
     labelled data (unlabelled rows marked ``-1``) add a cross-entropy on
-    q(y|x), which makes the model semi-supervised.
+    q(y|x) and condition the generative path of each labelled row on its known
+    class, as in Kingma et al.'s M2, which makes the model semi-supervised.
 
     Read more in the :ref:`User Guide <gmvae>`.
 
@@ -432,6 +433,14 @@ class GMVAEClustering(BaseDeepClusterer):
     def _loss(self, module, x, index):
         logits = module.qy(x)
         y = F.gumbel_softmax(logits, tau=self._tau_now)
+        mask = None
+        if self._y_codes is not None:
+            codes = self._y_codes[index]
+            mask = codes >= 0
+            # As in Kingma et al.'s M2: a labelled row's generative path is
+            # conditioned on its known class, not on a sample of q(y|x).
+            known = F.one_hot(codes.clamp_min(0), self.n_clusters).to(y.dtype)
+            y = torch.where(mask.unsqueeze(1), known, y)
         mean, var = module.posterior(x, y)
         z = mean + torch.sqrt(var + 1e-10) * torch.randn_like(mean)
         prior_mean, prior_var = module.prior(y)
@@ -442,12 +451,9 @@ class GMVAEClustering(BaseDeepClusterer):
             + self.gaussian_weight * gaussian_kl(mean, var, prior_mean, prior_var)
             + self.categorical_weight * categorical_kl_uniform(logits)
         ).mean()
-        if self._y_codes is not None:
-            codes = self._y_codes[index]
-            mask = codes >= 0
-            if bool(mask.any()):
-                supervised = F.cross_entropy(logits[mask], codes[mask])
-                loss = loss + self.supervised_weight * supervised
+        if mask is not None and bool(mask.any()):
+            supervised = F.cross_entropy(logits[mask], codes[mask])
+            loss = loss + self.supervised_weight * supervised
         return loss
 
     # ------------------------------------------------------------- inference
