@@ -125,6 +125,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="where benchmark_<dataset>.md/.png go (default bench-out)",
     )
     bench.add_argument(
+        "--report-name",
+        help="file name of the report, without extension (default benchmark_<dataset>)",
+    )
+    bench.add_argument(
         "--max-samples",
         type=_positive_int,
         help="use a stratified subset of this size (same rows for every run)",
@@ -188,6 +192,7 @@ def _benchmark_command(args, argv: Sequence[str]) -> int:
         image_shape=image_shape,
         params=params,
         output_dir=args.output_dir,
+        report_name=args.report_name,
         command=shlex.join(["sknclust", *argv]),
         log=lambda line: print(line, flush=True),
     )

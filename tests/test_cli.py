@@ -130,6 +130,16 @@ def test_benchmark_labelled_npz_and_failure_exit_code(
     assert "| Broken |" not in markdown and "| KMeans |" in markdown
 
 
+def test_benchmark_report_name(tmp_path, capsys):
+    out = tmp_path / "out"
+    argv = ["benchmark", "--estimators", "KMeans", "--n-seeds", "1"]
+    argv += ["--max-samples", "200", "--output-dir", str(out)]
+    assert main([*argv, "--report-name", "kmeans only"]) == 0
+    capsys.readouterr()
+    assert sorted(p.name for p in out.glob("*.md")) == ["kmeans_only.md"]
+    assert "KMeans" in (out / "kmeans_only.md").read_text()
+
+
 def test_benchmark_all_failed_writes_report_only(tmp_path, capsys, blobs):
     np.save(tmp_path / "x.npy", blobs[0])
     argv = ["benchmark", "--dataset", str(tmp_path / "x.npy"), "--n-seeds", "1"]
