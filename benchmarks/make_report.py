@@ -17,6 +17,12 @@ ORDER = [
     "benchmark_usps.md",
     "benchmark_mnist.md",
     "engine.md",
+    "gmvae_digits.md",
+    "gmvae_usps.md",
+    "gmvae_mnist_unsupervised.md",
+    "gmvae_mnist_semi.md",
+    "neural_mixture_digits.md",
+    "neural_mixture_usps.md",
     "projective.md",
 ]
 
