@@ -146,6 +146,20 @@ def test_semi_supervised_user_labels(blobs):
     assert not hasattr(est, "classes_")
 
 
+def test_semi_supervised_samples_follow_classes(blobs):
+    # Labelled rows condition the generative path on their class, so draws
+    # from cluster c land near the blob of class c.
+    X, y_true = blobs
+    y = np.full_like(y_true, -1)
+    y[::10] = y_true[::10]
+    est = GMVAEClustering(n_clusters=3, max_epochs=60, **FAST).fit(X, y)
+    centres = np.stack([X[y_true == c].mean(0) for c in range(3)])
+    for c in range(3):
+        draws, _ = est.sample(50, cluster=c)
+        nearest = ((draws[:, None] - centres) ** 2).sum(-1).argmin(1)
+        assert np.mean(nearest == c) > 0.8
+
+
 def test_fewer_classes_than_clusters(blobs):
     X, y_true = blobs
     y = np.full(len(X), -1)
