@@ -102,10 +102,7 @@ class BaseDeepClusterer(
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
         "lr_schedule": [StrOptions({"cosine", "constant"})],
-        "pretrain_epochs": [Interval(Integral, 0, None, closed="left")],
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
-        "tol": [Interval(Real, 0, None, closed="left")],
-        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "device": [str],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -122,10 +119,7 @@ class BaseDeepClusterer(
         batch_size,
         learning_rate,
         lr_schedule,
-        pretrain_epochs,
         max_epochs,
-        tol,
-        n_iter_no_change,
         device,
         random_state,
         verbose,
@@ -138,10 +132,7 @@ class BaseDeepClusterer(
         self.batch_size = batch_size
         self.learning_rate = learning_rate
         self.lr_schedule = lr_schedule
-        self.pretrain_epochs = pretrain_epochs
         self.max_epochs = max_epochs
-        self.tol = tol
-        self.n_iter_no_change = n_iter_no_change
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
@@ -267,7 +258,14 @@ class BaseDeepClusterer(
         return tabular_augment(x)
 
     def _train(self, name, loss_fn, training_set, *, epochs, early_stopping=True, **kw):
-        """Run one training phase of ``self.module_`` and record its history."""
+        """Run one training phase of ``self.module_`` and record its history.
+
+        With ``early_stopping``, the estimator's ``tol`` and ``n_iter_no_change``
+        parameters stop the phase early; estimators that never stop early do
+        not have them.
+        """
+        if early_stopping:
+            kw.update(tol=self.tol, n_iter_no_change=self.n_iter_no_change)
         history = run_phase(
             name,
             self.module_,
@@ -277,8 +275,6 @@ class BaseDeepClusterer(
             learning_rate=kw.pop("learning_rate", self.learning_rate),
             device=self.device_,
             lr_schedule=self.lr_schedule,
-            tol=self.tol,
-            n_iter_no_change=self.n_iter_no_change,
             early_stopping=early_stopping,
             verbose=self.verbose,
             **kw,

@@ -1,7 +1,7 @@
 """DeepKMeans: joint learning of an autoencoder embedding and k-means centroids."""
 
 import math
-from numbers import Real
+from numbers import Integral, Real
 
 import numpy as np
 import torch
@@ -170,6 +170,9 @@ class DeepKMeans(BaseDeepClusterer):
     _parameter_constraints: dict = {
         **BaseDeepClusterer._parameter_constraints,
         "strategy": [StrOptions({"soft", "alternating", "gumbel"})],
+        "pretrain_epochs": [Interval(Integral, 0, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "cluster_weight": [Interval(Real, 0, None, closed="left")],
         "corruption": [Interval(Real, 0, 1, closed="left")],
         "alpha": [Interval(Real, 0, None, closed="neither")],
@@ -207,15 +210,15 @@ class DeepKMeans(BaseDeepClusterer):
             batch_size=batch_size,
             learning_rate=learning_rate,
             lr_schedule=lr_schedule,
-            pretrain_epochs=pretrain_epochs,
             max_epochs=max_epochs,
-            tol=tol,
-            n_iter_no_change=n_iter_no_change,
             device=device,
             random_state=random_state,
             verbose=verbose,
         )
         self.strategy = strategy
+        self.pretrain_epochs = pretrain_epochs
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
         self.cluster_weight = cluster_weight
         self.corruption = corruption
         self.alpha = alpha

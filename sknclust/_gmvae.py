@@ -158,9 +158,6 @@ class GMVAEClustering(BaseDeepClusterer):
         Adam learning rate.
     lr_schedule : {"cosine", "constant"}, default="constant"
         Learning-rate schedule; ``"cosine"`` decays to a tenth.
-    pretrain_epochs : int, default=0
-        Unused: the GMVAE has no pretraining phase. Kept for a parameter set
-        shared with the other estimators.
     max_epochs : int, default=100
         Maximum number of training epochs.
     tol : float, default=1e-4
@@ -251,6 +248,8 @@ class GMVAEClustering(BaseDeepClusterer):
         "initial_temperature": [Interval(Real, 0, None, closed="neither")],
         "min_temperature": [Interval(Real, 0, None, closed="neither")],
         "temperature_decay": [Interval(Real, 0, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
     }
 
     def __init__(
@@ -272,7 +271,6 @@ class GMVAEClustering(BaseDeepClusterer):
         batch_size=64,
         learning_rate=1e-3,
         lr_schedule="constant",
-        pretrain_epochs=0,
         max_epochs=100,
         tol=1e-4,
         n_iter_no_change=10,
@@ -289,10 +287,7 @@ class GMVAEClustering(BaseDeepClusterer):
             batch_size=batch_size,
             learning_rate=learning_rate,
             lr_schedule=lr_schedule,
-            pretrain_epochs=pretrain_epochs,
             max_epochs=max_epochs,
-            tol=tol,
-            n_iter_no_change=n_iter_no_change,
             device=device,
             random_state=random_state,
             verbose=verbose,
@@ -302,6 +297,8 @@ class GMVAEClustering(BaseDeepClusterer):
         self.categorical_weight = categorical_weight
         self.gaussian_weight = gaussian_weight
         self.supervised_weight = supervised_weight
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
         self.initial_temperature = initial_temperature
         self.min_temperature = min_temperature
         self.temperature_decay = temperature_decay

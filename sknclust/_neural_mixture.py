@@ -117,15 +117,9 @@ class NeuralMixtureEM(BaseDeepClusterer):
         Adam learning rate.
     lr_schedule : {"cosine", "constant"}, default="cosine"
         Learning-rate schedule; ``"cosine"`` decays to a tenth.
-    pretrain_epochs : int, default=0
-        Unused: training is end to end. Kept for the shared interface.
     max_epochs : int, default=100
-        Epochs of EM training (all are run).
-    tol : float, default=1e-4
-        Unused: the EM loss is not monotone (its targets γ and π move), so
-        training runs all ``max_epochs``. Kept for the shared interface.
-    n_iter_no_change : int, default=10
-        Unused, as ``tol``.
+        Epochs of EM training. All are run: the EM loss is not monotone (its
+        targets γ and π move), so it cannot signal convergence.
     device : str, default="auto"
         ``"auto"`` (CUDA, then MPS, then CPU), ``"cpu"``, ``"cuda"``, ``"cuda:N"``
         or ``"mps"``.
@@ -225,10 +219,7 @@ class NeuralMixtureEM(BaseDeepClusterer):
         batch_size: int = 256,
         learning_rate: float = 1e-3,
         lr_schedule: str = "cosine",
-        pretrain_epochs: int = 0,
         max_epochs: int = 100,
-        tol: float = 1e-4,
-        n_iter_no_change: int = 10,
         device: str = "auto",
         random_state=None,
         verbose: int = 0,
@@ -242,10 +233,7 @@ class NeuralMixtureEM(BaseDeepClusterer):
             batch_size=batch_size,
             learning_rate=learning_rate,
             lr_schedule=lr_schedule,
-            pretrain_epochs=pretrain_epochs,
             max_epochs=max_epochs,
-            tol=tol,
-            n_iter_no_change=n_iter_no_change,
             device=device,
             random_state=random_state,
             verbose=verbose,

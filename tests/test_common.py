@@ -1,8 +1,14 @@
 """scikit-learn's estimator checks on every estimator, with no expected failures."""
 
+import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from sknclust import DeepKMeans, GMVAEClustering, NeuralMixtureEM
+from sknclust import (
+    DeepKMeans,
+    GMVAEClustering,
+    NeuralMixtureEM,
+    ProjectiveClusteringCompressor,
+)
 
 # n_clusters=4 matches the four classes of the sparse-input check's labels.
 FAST = dict(
@@ -26,3 +32,14 @@ ESTIMATORS = [
 @parametrize_with_checks(ESTIMATORS)
 def test_sklearn_compatible(estimator, check):
     check(estimator)
+
+
+@pytest.mark.parametrize(
+    "cls",
+    [DeepKMeans, GMVAEClustering, NeuralMixtureEM, ProjectiveClusteringCompressor],
+    ids=lambda c: c.__name__,
+)
+def test_constraints_cover_exactly_the_parameters(cls):
+    # Every public parameter is validated, and no validated name is a leftover
+    # that the estimator does not take.
+    assert set(cls._parameter_constraints) == set(cls().get_params(deep=False))
