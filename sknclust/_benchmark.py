@@ -402,15 +402,19 @@ def summary_table(results: Sequence[Result]) -> tuple[list[str], list[list[str]]
 
 
 def per_seed_table(results: Sequence[Result]) -> tuple[list[str], list[list[str]]]:
-    """One row per fit: estimator, seed, scores, seconds, number of clusters."""
+    """One row per fit: scores, seconds, clusters found and the smallest's share."""
     keys = list(results[0].scores) if results else []
     header = ["estimator", "seed", *keys, "fit [s]", "clusters found"]
-    rows = [
-        [r.estimator, str(r.seed)]
-        + [f"{r.scores[k]:.4f}" for k in keys]
-        + [f"{r.fit_seconds:.2f}", str(np.unique(r.labels).size)]
-        for r in results
-    ]
+    header.append("smallest cluster")
+    rows = []
+    for r in results:
+        _, sizes = np.unique(r.labels, return_counts=True)
+        rows.append(
+            [r.estimator, str(r.seed)]
+            + [f"{r.scores[k]:.4f}" for k in keys]
+            + [f"{r.fit_seconds:.2f}", str(sizes.size)]
+            + [f"{sizes.min() / sizes.sum():.1%}"]
+        )
     return header, rows
 
 

@@ -65,7 +65,7 @@ def test_benchmark_digits_baselines(tmp_path, capsys):
     summary = {r[0]: r for r in rows[1:3]}
     kmeans_acc = float(summary["KMeans"][1].split(" ± ")[0])
     assert 0.6 < kmeans_acc <= 1.0  # k-means gets ~0.8 on digits
-    per_seed = [r for r in rows if len(r) == 7 and r[1] in {"0", "1"}]
+    per_seed = [r for r in rows if len(r) == 8 and r[1] in {"0", "1"}]
     assert len(per_seed) == 4
     # The summary mean is the mean of the per-seed values.
     seeds_acc = [float(r[2]) for r in per_seed if r[0] == "KMeans"]
@@ -309,3 +309,13 @@ def test_benchmark_real_usps_subset(data_dir, tmp_path, capsys):
     acc = float(re.search(r"KMeans seed=0: ACC=(\S+)", stdout).group(1))
     assert 0.4 < acc <= 1.0  # k-means reaches ~0.65 on USPS
     assert (tmp_path / "benchmark_usps.md").exists()
+
+
+def test_per_seed_table_reports_smallest_cluster():
+    labels = np.array([0] * 97 + [1] * 2 + [2])
+    result = _benchmark.Result("X", 3, 1.5, labels, {"ACC": 0.5})
+    header, rows = _benchmark.per_seed_table([result])
+    row = dict(zip(header, rows[0], strict=True))
+    assert row["clusters found"] == "3"
+    assert row["smallest cluster"] == "1.0%"
+    assert row["ACC"] == "0.5000"
