@@ -229,26 +229,26 @@ def main(argv=None):
     X, y, split = bunch.data, bunch.target, bunch.split
     out = Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    unsup, semi, figure = [], [], None
+    figure = out / "gmvae_mnist_samples.png"
+
+    def save(task, text):
+        # After every seed, so a run stopped early keeps what it measured.
+        (out / f"gmvae_mnist_{task}.md").write_text(text + "\n")
+        print(text, flush=True)
+
     if "unsupervised" in args.tasks:
         real_knn = KNeighborsClassifier(5).fit(X[split == 0], y[split == 0])
-        figure = out / "gmvae_mnist_samples.png"
+        unsup = []
         for i, seed in enumerate(seeds):
             unsup.append(
                 unsupervised(seed, X, y, split, real_knn, figure if i == 0 else None)
             )
-            print(unsup[-1], flush=True)
+            save("unsupervised", report_unsupervised(unsup, figure))
     if "semi" in args.tasks:
+        semi = []
         for seed in seeds:
             semi.append(semi_supervised(seed, X, y, split))
-            print(semi[-1], flush=True)
-    for task, text in (
-        ("unsupervised", unsup and report_unsupervised(unsup, figure)),
-        ("semi", semi and report_semi(semi)),
-    ):
-        if text:
-            (out / f"gmvae_mnist_{task}.md").write_text(text + "\n")
-            print(text)
+            save("semi", report_semi(semi))
     return 0
 
 
