@@ -36,15 +36,12 @@ from sklearn.metrics.cluster import contingency_matrix
 from sklearn.neighbors import KNeighborsClassifier
 
 from sknclust import GMVAEClustering
-from sknclust._benchmark import (
-    ESTIMATORS,
-    format_markdown_table,
-    machine_description,
-)
+from sknclust._benchmark import format_markdown_table, machine_description
+from sknclust._registry import ESTIMATORS
 from sknclust.datasets import load_mnist
 from sknclust.metrics import clustering_accuracy
 
-# The registry's MNIST settings (see sknclust/_benchmark.py), which fit the
+# The registry's MNIST settings (see sknclust/_registry.py), which fit the
 # 20-minute budget on one CPU thread.
 PARAMS = {"n_clusters": 10, **ESTIMATORS["GMVAEClustering"].dataset_params["mnist"]}
 N_DRAWS = 500  # per cluster, for the generation score

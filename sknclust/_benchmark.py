@@ -1,14 +1,7 @@
-"""The estimator registry and the runner behind ``sknclust benchmark``.
+"""The runner behind ``sknclust benchmark``: datasets, fits, tables, reports.
 
-Every estimator the command line knows is one entry of :data:`ESTIMATORS`: a
-name mapped to an :class:`EstimatorSpec`, whose factory builds the estimator
-from ``(n_clusters, random_state, image_shape)``. A new deep estimator exported
-by :mod:`sknclust` is added with one line, for instance::
-
-    "NeuralMixtureEM": EstimatorSpec(deep("NeuralMixtureEM"), embeds=True),
-
-Benchmark settings for a given dataset go in ``dataset_params`` and are applied
-with ``set_params`` after the factory, so all configurations live here.
+The estimators it knows, and their per-dataset settings, are in
+:mod:`sknclust._registry`.
 """
 
 import datetime
@@ -23,225 +16,21 @@ from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator
-from sklearn.cluster import KMeans
 from sklearn.decomposition import PCA
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
-from sklearn.mixture import GaussianMixture
-from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils import resample
 
+from sknclust._registry import (  # noqa: F401 (the command line's names)
+    ESTIMATORS,
+    EstimatorSpec,
+    ImageShape,
+    deep,
+    embeds,
+    make_estimator,
+    set_params,
+)
 from sknclust.metrics import clustering_accuracy
-
-ImageShape = tuple[int, int, int]
-Factory = Callable[[int, int | None, ImageShape | None], BaseEstimator]
-
-
-@dataclass(frozen=True)
-class EstimatorSpec:
-    """How to build one registered estimator.
-
-    Parameters
-    ----------
-    factory : callable
-        ``factory(n_clusters, random_state, image_shape) -> estimator``.
-    embeds : bool, default=False
-        Whether ``transform`` returns a learned embedding; the benchmark figure
-        then shows it, and otherwise shows the standardised input.
-    dataset_params : mapping of str to mapping, default={}
-        Extra parameters by dataset name (``"digits"``, ``"usps"``,
-        ``"mnist"``), set on the estimator after the factory built it.
-    """
-
-    factory: Factory
-    embeds: bool = False
-    dataset_params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
-
-    def build(
-        self,
-        n_clusters: int,
-        random_state: int | None = None,
-        image_shape: ImageShape | None = None,
-        *,
-        dataset: str | None = None,
-        params: Mapping[str, Any] | None = None,
-    ) -> BaseEstimator:
-        """Build the estimator; ``params`` override the dataset's settings."""
-        estimator = self.factory(n_clusters, random_state, image_shape)
-        overrides = {**self.dataset_params.get(dataset, {}), **(params or {})}
-        return set_params(estimator, overrides)
-
-
-def _kmeans(n_clusters, random_state, image_shape):
-    return KMeans(n_clusters, n_init=10, random_state=random_state)
-
-
-def _gaussian_mixture(n_clusters, random_state, image_shape):
-    # On standardised pixels, nearly constant features get tiny variances that
-    # dominate a diagonal model; reg_covar=0.1 floors every variance at a tenth
-    # of a feature's total variance (ACC on digits 0.5 -> 0.6).
-    return make_pipeline(
-        StandardScaler(),
-        GaussianMixture(
-            n_clusters,
-            covariance_type="diag",
-            reg_covar=0.1,
-            random_state=random_state,
-        ),
-    )
-
-
-def deep(class_name: str, **kwargs: Any) -> Factory:
-    """Factory for an estimator class exported by :mod:`sknclust`.
-
-    The class is looked up when the factory runs, so registering it here does
-    not import torch, and a class still being written does not break the CLI.
-
-    Parameters
-    ----------
-    class_name : str
-        Name of the class in the :mod:`sknclust` namespace.
-    **kwargs
-        Fixed constructor arguments, e.g. ``strategy="soft"``.
-
-    Returns
-    -------
-    factory : callable
-        ``factory(n_clusters, random_state, image_shape) -> estimator``.
-    """
-
-    def factory(n_clusters, random_state, image_shape):
-        import sknclust
-
-        cls = getattr(sknclust, class_name, None)
-        if cls is None:
-            raise ValueError(f"sknclust does not export {class_name!r}.")
-        return cls(
-            n_clusters=n_clusters,
-            random_state=random_state,
-            image_shape=image_shape,
-            **kwargs,
-        )
-
-    return factory
-
-
-# Per-dataset settings shared by the DeepKMeans entries: the Deep k-Means
-# network (500-500-2000, embedding of size n_clusters) on pixels scaled to
-# [0, 1], with epoch counts that fit the CPU time budgets of docs/benchmarks.md.
-_DEEP_KMEANS_PARAMS: dict[str, dict[str, Any]] = {
-    "digits": {"scaler": "global", "pretrain_epochs": 100, "max_epochs": 30},
-    "usps": {"scaler": "global", "pretrain_epochs": 50, "max_epochs": 20},
-    "mnist": {"scaler": "global", "pretrain_epochs": 20, "max_epochs": 10},
-}
-
-# GMVAEClustering: the reference's MLP (512-512, z of size 64), batch 64 and
-# Bernoulli reconstruction of pixels in [0, 1]. On MNIST, batch 128 and 50
-# epochs with the temperature at its floor by epoch 25 (the reference: 64, 100
-# and 50) fit the 20-minute budget on one CPU thread; batch 64 did not.
-_GMVAE_PARAMS: dict[str, dict[str, Any]] = {
-    "digits": {"scaler": "global", "max_epochs": 100},
-    "usps": {"scaler": "global", "max_epochs": 100},
-    "mnist": {
-        "scaler": "global",
-        "batch_size": 128,
-        "max_epochs": 50,
-        "temperature_decay": math.log(2) / 25,
-    },
-}
-
-# NeuralMixtureEM: the MLP with tabular views on digits; on USPS and MNIST the
-# convolutional trunk with image views, as the consistency targets ask.
-_NEURAL_MIXTURE_PARAMS: dict[str, dict[str, Any]] = {
-    "digits": {},
-    "usps": {"scaler": "global", "image_shape": (1, 16, 16)},
-    "mnist": {"scaler": "global", "image_shape": (1, 28, 28), "max_epochs": 20},
-}
-
-ESTIMATORS: dict[str, EstimatorSpec] = {
-    "KMeans": EstimatorSpec(_kmeans),
-    "GaussianMixture": EstimatorSpec(_gaussian_mixture),
-    **{
-        f"DeepKMeans[{strategy}]": EstimatorSpec(
-            deep("DeepKMeans", strategy=strategy),
-            embeds=True,
-            dataset_params=_DEEP_KMEANS_PARAMS,
-        )
-        for strategy in ("soft", "alternating", "gumbel")
-    },
-    "GMVAEClustering": EstimatorSpec(
-        deep("GMVAEClustering"), embeds=True, dataset_params=_GMVAE_PARAMS
-    ),
-    **{
-        f"NeuralMixtureEM[{density}]": EstimatorSpec(
-            deep("NeuralMixtureEM", density=density),
-            embeds=True,
-            dataset_params=_NEURAL_MIXTURE_PARAMS,
-        )
-        for density in ("batchnorm", "sigmoid")
-    },
-}
-
-
-def set_params(estimator: BaseEstimator, params: Mapping[str, Any]) -> BaseEstimator:
-    """``estimator.set_params(**params)`` with a short error for unknown names.
-
-    For a :class:`~sklearn.pipeline.Pipeline`, a name without ``__`` that is not
-    a pipeline parameter goes to the final step, so ``covariance_type=...``
-    reaches the GaussianMixture of the baseline pipeline.
-    """
-    if isinstance(estimator, Pipeline):
-        own = estimator.get_params(deep=False)
-        final = estimator.steps[-1][0]
-        params = {
-            k if "__" in k or k in own else f"{final}__{k}": v
-            for k, v in params.items()
-        }
-    valid = estimator.get_params(deep=True)
-    unknown = sorted(set(params) - set(valid))
-    if unknown:
-        raise ValueError(
-            f"{type(estimator).__name__} has no parameter "
-            f"{', '.join(map(repr, unknown))}."
-        )
-    return estimator.set_params(**params)
-
-
-def make_estimator(
-    name: str,
-    n_clusters: int,
-    random_state: int | None = None,
-    image_shape: ImageShape | None = None,
-    *,
-    dataset: str | None = None,
-    params: Mapping[str, Any] | None = None,
-) -> BaseEstimator:
-    """Build a registered estimator, or any class :mod:`sknclust` exports.
-
-    Raises
-    ------
-    ValueError
-        If ``name`` is unknown or a parameter does not exist.
-    """
-    if name in ESTIMATORS:
-        spec = ESTIMATORS[name]
-    else:
-        import sknclust
-
-        if not isinstance(getattr(sknclust, name, None), type):
-            raise ValueError(
-                f"Unknown estimator {name!r}; choose one of "
-                f"{', '.join(ESTIMATORS)} or a class exported by sknclust."
-            )
-        spec = EstimatorSpec(deep(name))
-    return spec.build(
-        n_clusters, random_state, image_shape, dataset=dataset, params=params
-    )
-
-
-def embeds(name: str) -> bool:
-    """Whether the estimator called ``name`` has a learned embedding to plot."""
-    return ESTIMATORS[name].embeds if name in ESTIMATORS else True
 
 
 @dataclass
