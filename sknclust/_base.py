@@ -9,6 +9,7 @@ per-batch inference hooks (:meth:`_embed`, :meth:`_cluster_scores`,
 """
 
 import copy
+import warnings
 from abc import ABC, abstractmethod
 from contextlib import contextmanager
 from numbers import Integral, Real
@@ -22,6 +23,7 @@ from sklearn.base import (
     TransformerMixin,
     _fit_context,
 )
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import ClassifierTags, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -64,11 +66,15 @@ def assign_populated(scores):
     Returns ``(labels, bias)``. ``bias`` is zero unless a cluster is empty; then the
     smallest per-cluster offset that lets it take its most favourable point (from a
     cluster that keeps other members) is added, which amounts to raising that
-    cluster's prior. Points must outnumber clusters.
+    cluster's prior. Points must outnumber clusters. Rows whose scores are
+    (nearly) identical move together, so a collapsed model whose rows cannot be
+    told apart may keep empty clusters: a ``ConvergenceWarning`` says so.
     """
     n_samples, n_clusters = scores.shape
     bias = np.zeros(n_clusters)
-    for _ in range(n_clusters):
+    # One step per empty cluster usually suffices; near-ties can empty another
+    # cluster, so allow more steps before giving up.
+    for _ in range(10 * n_clusters):
         labels = np.argmax(scores + bias, axis=1)
         counts = np.bincount(labels, minlength=n_clusters)
         empty = np.flatnonzero(counts == 0)
@@ -79,9 +85,25 @@ def assign_populated(scores):
         margin = shifted.max(axis=1) - shifted[:, k]
         margin[counts[labels] < 2] = np.inf
         i = int(np.argmin(margin))
-        gap = margin[i]
-        bias[k] += gap + max(1e-6 * abs(gap), 1e-9)
+        # The smallest offset that makes row i prefer k, so that rows only
+        # slightly less favourable to k stay where they are.
+        winner = shifted[i].max()
+        offset = bias[k] + margin[i]
+        step = np.spacing(max(abs(winner), abs(offset), abs(scores[i, k])))
+        while scores[i, k] + offset <= winner:
+            offset += step
+        bias[k] = offset
     labels = np.argmax(scores + bias, axis=1)
+    found = np.unique(labels).size
+    if found < n_clusters:
+        warnings.warn(
+            f"Only {found} of {n_clusters} clusters hold a training sample: the "
+            "model gives (nearly) the same cluster scores to many samples, so no "
+            "cluster prior can separate them. The network has probably collapsed; "
+            "try another random_state, learning rate or architecture.",
+            ConvergenceWarning,
+            stacklevel=3,
+        )
     return labels.astype(np.int64), bias
 
 

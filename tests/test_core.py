@@ -11,6 +11,7 @@ import pytest
 import scipy.sparse as sp
 import torch
 from sklearn.datasets import make_blobs
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import adjusted_rand_score
 
 from sknclust import DeepKMeans
@@ -120,6 +121,23 @@ def test_assign_populated_fills_empty_clusters():
     untouched, zero = assign_populated(np.eye(3))
     np.testing.assert_array_equal(untouched, [0, 1, 2])
     assert not zero.any()
+
+
+def test_assign_populated_near_ties_need_more_steps():
+    # Rows 0-3 are near-tied between clusters 0 and 1: raising cluster 1 moves
+    # them together and empties cluster 0, which must then win one back.
+    scores = np.array(
+        [[1.0, 1 - 1e-12, 0], [1.0, 1 - 2e-12, 0], [1, 1 - 3e-12, 0], [0, 0, 5]]
+    )
+    labels, bias = assign_populated(scores)
+    assert sorted(set(labels)) == [0, 1, 2]
+    np.testing.assert_array_equal(np.argmax(scores + bias, 1), labels)
+
+
+def test_assign_populated_warns_when_rows_are_identical():
+    with pytest.warns(ConvergenceWarning, match="Only 1 of 3 clusters"):
+        labels, _ = assign_populated(np.ones((5, 3)))
+    assert labels.dtype == np.int64 and labels.shape == (5,)
 
 
 # ----------------------------------------------------------- persistence
