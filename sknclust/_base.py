@@ -85,14 +85,8 @@ def assign_populated(scores):
         margin = shifted.max(axis=1) - shifted[:, k]
         margin[counts[labels] < 2] = np.inf
         i = int(np.argmin(margin))
-        # The smallest offset that makes row i prefer k, so that rows only
-        # slightly less favourable to k stay where they are.
-        winner = shifted[i].max()
-        offset = bias[k] + margin[i]
-        step = np.spacing(max(abs(winner), abs(offset), abs(scores[i, k])))
-        while scores[i, k] + offset <= winner:
-            offset += step
-        bias[k] = offset
+        gap = margin[i]
+        bias[k] += gap + max(1e-6 * abs(gap), 1e-9)
     labels = np.argmax(scores + bias, axis=1)
     found = np.unique(labels).size
     if found < n_clusters:
