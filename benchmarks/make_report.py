@@ -37,8 +37,8 @@ estimators per report), the GMVAE MNIST sections from
 
 Fit times were measured with one torch thread while another benchmark ran on
 the machine's second core. Not yet run: NeuralMixtureEM on MNIST, and the
-DeepKMeans digits/USPS tables predate the change of the default strategy (they
-name each strategy explicitly, so they still hold). The semi-supervised GMVAE
+DeepKMeans digits table predates the change of the default strategy (it
+names each strategy explicitly, so it still holds). The semi-supervised GMVAE
 run was stopped after its first seed: at 0.37 test accuracy, the remaining
 seeds (15 minutes each) could not change the conclusion.
 """
