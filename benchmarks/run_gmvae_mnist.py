@@ -30,9 +30,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from scipy.optimize import linear_sum_assignment
 from sklearn.metrics import normalized_mutual_info_score
-from sklearn.metrics.cluster import contingency_matrix
 from sklearn.neighbors import KNeighborsClassifier
 
 from sknclust import GMVAEClustering
@@ -40,17 +38,12 @@ from sknclust._benchmark import format_markdown_table, machine_description
 from sknclust._registry import ESTIMATORS
 from sknclust.datasets import load_mnist
 from sknclust.metrics import clustering_accuracy
+from sknclust.metrics._clustering import best_matching
 
 # The registry's MNIST settings (see sknclust/_registry.py), which fit the
 # 20-minute budget on one CPU thread.
 PARAMS = {"n_clusters": 10, **ESTIMATORS["GMVAEClustering"].dataset_params["mnist"]}
 N_DRAWS = 500  # per cluster, for the generation score
-
-
-def _cluster_to_class(y, labels):
-    counts = contingency_matrix(y, labels)
-    classes, clusters = linear_sum_assignment(counts, maximize=True)
-    return dict(zip(np.unique(labels)[clusters], np.unique(y)[classes], strict=True))
 
 
 def _samples_figure(model, path, per_cluster=10):
@@ -80,9 +73,8 @@ def unsupervised(seed, X, y, split, real_knn, figure=None):
     Z = model.transform(X)
     knn = KNeighborsClassifier(5).fit(Z[train], y[train])
     knn_error = 1 - float(knn.score(Z[test], y[test]))
-    mapping = _cluster_to_class(y[train], labels[train])
     hits = total = 0
-    for cluster, target in mapping.items():
+    for cluster, target, _ in best_matching(y[train], labels[train]):
         draws, _ = model.sample(N_DRAWS, cluster=cluster)
         hits += int((real_knn.predict(draws) == target).sum())
         total += N_DRAWS
@@ -114,8 +106,8 @@ def semi_supervised(seed, X, y, split):
     return {"seed": seed, "test_accuracy": accuracy, "seconds": seconds}
 
 
-def _mean_std(rows, key, fmt="{:.3f}"):
-    values = np.array([r[key] for r in rows])
+def _mean_std(values, fmt="{:.3f}"):
+    values = np.asarray(values)
     return f"{fmt.format(values.mean())} ± {fmt.format(values.std())}"
 
 
@@ -149,14 +141,12 @@ def report_unsupervised(unsup, figure):
         rows.append(
             [
                 "mean ± std",
-                _mean_std(unsup, "acc"),
-                _mean_std(unsup, "nmi"),
+                _mean_std([r["acc"] for r in unsup]),
+                _mean_std([r["nmi"] for r in unsup]),
                 "",
-                _mean_std([{"e": 100 * r["knn_error"]} for r in unsup], "e", "{:.2f}")
-                + "%",
-                _mean_std([{"g": 100 * r["generation"]} for r in unsup], "g", "{:.1f}")
-                + "%",
-                _mean_std(unsup, "seconds", "{:.0f}"),
+                _mean_std([100 * r["knn_error"] for r in unsup], "{:.2f}") + "%",
+                _mean_std([100 * r["generation"] for r in unsup], "{:.1f}") + "%",
+                _mean_std([r["seconds"] for r in unsup], "{:.0f}"),
             ]
         )
         lines += [
@@ -193,8 +183,8 @@ def report_semi(semi):
         rows.append(
             [
                 "mean ± std",
-                _mean_std(semi, "test_accuracy"),
-                _mean_std(semi, "seconds", "{:.0f}"),
+                _mean_std([r["test_accuracy"] for r in semi]),
+                _mean_std([r["seconds"] for r in semi], "{:.0f}"),
             ]
         )
         lines += [

@@ -193,8 +193,14 @@ def summary_table(results: Sequence[Result]) -> tuple[list[str], list[list[str]]
 def per_seed_table(results: Sequence[Result]) -> tuple[list[str], list[list[str]]]:
     """One row per fit: scores, seconds, clusters found and the smallest's share."""
     keys = list(results[0].scores) if results else []
-    header = ["estimator", "seed", *keys, "fit [s]", "clusters found"]
-    header.append("smallest cluster")
+    header = [
+        "estimator",
+        "seed",
+        *keys,
+        "fit [s]",
+        "clusters found",
+        "smallest cluster",
+    ]
     rows = []
     for r in results:
         _, sizes = np.unique(r.labels, return_counts=True)

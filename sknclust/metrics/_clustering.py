@@ -1,5 +1,6 @@
 """Clustering accuracy: the best one-to-one matching of clusters to classes."""
 
+import numpy as np
 from scipy.optimize import linear_sum_assignment
 from sklearn.metrics.cluster import contingency_matrix
 
@@ -61,6 +62,20 @@ def clustering_accuracy(labels_true, labels_pred) -> float:
         # Unlike NMI/ARI (which call two empty labelings identical), a fraction
         # of zero samples has no meaningful value.
         raise ValueError("clustering_accuracy needs at least one sample.")
+    matched = sum(count for _, _, count in best_matching(labels_true, labels_pred))
+    return float(matched / labels_true.size)
+
+
+def best_matching(labels_true, labels_pred) -> list[tuple]:
+    """``(cluster, class, n_samples)`` of each pair in the best one-to-one map.
+
+    The map :func:`clustering_accuracy` scores: the Hungarian algorithm on the
+    contingency table between classes and clusters.
+    """
     counts = contingency_matrix(labels_true, labels_pred)
     rows, cols = linear_sum_assignment(counts, maximize=True)
-    return float(counts[rows, cols].sum() / labels_true.size)
+    classes, clusters = np.unique(labels_true), np.unique(labels_pred)
+    return [
+        (clusters[c], classes[r], int(counts[r, c]))
+        for r, c in zip(rows, cols, strict=True)
+    ]
