@@ -145,6 +145,17 @@ class GMVAEClustering(BaseDeepClusterer):
         Weight of KL(q(z|x,y) || p(z|y)).
     supervised_weight : float, default=1.0
         Weight of the cross-entropy on labelled rows (semi-supervised fits only).
+    labelled_batch_size : int, default=64
+        Semi-supervised fits only: labelled rows, drawn at random from all of
+        them, appended to every training batch, so that the few labels take
+        part in every step. 0 appends none.
+    consistency_weight : float, default=0.0
+        Weight of a consistency term: the cross-entropy from q(y|x') of a
+        randomly augmented view x' (image warps with ``image_shape``, noise and
+        feature dropout otherwise) to the argmax of q(y|x), for the rows where
+        q(y|x) is confident. 0 turns it off, as in the reference model.
+    consistency_threshold : float, default=0.7
+        Top probability of q(y|x) from which a row enters the consistency term.
     initial_temperature : float, default=1.0
         Gumbel-softmax temperature τ0 of the first epoch.
     min_temperature : float, default=0.5
@@ -245,6 +256,9 @@ class GMVAEClustering(BaseDeepClusterer):
         "categorical_weight": [Interval(Real, 0, None, closed="left")],
         "gaussian_weight": [Interval(Real, 0, None, closed="left")],
         "supervised_weight": [Interval(Real, 0, None, closed="left")],
+        "labelled_batch_size": [Interval(Integral, 0, None, closed="left")],
+        "consistency_weight": [Interval(Real, 0, None, closed="left")],
+        "consistency_threshold": [Interval(Real, 0, 1, closed="both")],
         "initial_temperature": [Interval(Real, 0, None, closed="neither")],
         "min_temperature": [Interval(Real, 0, None, closed="neither")],
         "temperature_decay": [Interval(Real, 0, None, closed="left")],
@@ -265,6 +279,9 @@ class GMVAEClustering(BaseDeepClusterer):
         categorical_weight=1.0,
         gaussian_weight=1.0,
         supervised_weight=1.0,
+        labelled_batch_size=64,
+        consistency_weight=0.0,
+        consistency_threshold=0.7,
         initial_temperature=1.0,
         min_temperature=0.5,
         temperature_decay=_LN2_OVER_50,
@@ -297,6 +314,9 @@ class GMVAEClustering(BaseDeepClusterer):
         self.categorical_weight = categorical_weight
         self.gaussian_weight = gaussian_weight
         self.supervised_weight = supervised_weight
+        self.labelled_batch_size = labelled_batch_size
+        self.consistency_weight = consistency_weight
+        self.consistency_threshold = consistency_threshold
         self.tol = tol
         self.n_iter_no_change = n_iter_no_change
         self.initial_temperature = initial_temperature
@@ -358,6 +378,10 @@ class GMVAEClustering(BaseDeepClusterer):
             bernoulli = self.reconstruction == "bernoulli"
         self.reconstruction_ = "bernoulli" if bernoulli else "gaussian"
         self._tau_now = self.temperature(0)
+        self._labelled = None
+        if self._y_codes is not None and self.labelled_batch_size > 0:
+            self._labelled = torch.nonzero(self._y_codes >= 0).squeeze(1)
+            self._rows = training_set.rows
 
         def anneal(epoch):
             self._tau_now = self.temperature(epoch)
@@ -371,7 +395,8 @@ class GMVAEClustering(BaseDeepClusterer):
                 on_epoch_begin=anneal,
             )
         finally:
-            del self._y_codes
+            del self._y_codes, self._labelled
+            self.__dict__.pop("_rows", None)
         self.n_iter_ = len(history)
         self.temperature_ = float(self._tau_now)
         del self._tau_now
@@ -428,6 +453,13 @@ class GMVAEClustering(BaseDeepClusterer):
 
     # ---------------------------------------------------------------- losses
     def _loss(self, module, x, index):
+        if self._labelled is not None:
+            # Few labels in many rows: without this, most batches hold none.
+            pool = self._labelled
+            pick = torch.randperm(pool.numel(), device=pool.device)
+            pick = pool[pick[: self.labelled_batch_size]]
+            x = torch.cat([x, self._rows(pick)])
+            index = torch.cat([index, pick])
         logits = module.qy(x)
         y = F.gumbel_softmax(logits, tau=self._tau_now)
         mask = None
@@ -451,7 +483,24 @@ class GMVAEClustering(BaseDeepClusterer):
         if mask is not None and bool(mask.any()):
             supervised = F.cross_entropy(logits[mask], codes[mask])
             loss = loss + self.supervised_weight * supervised
+        if self.consistency_weight > 0:
+            loss = loss + self.consistency_weight * self._consistency(module, x, logits)
         return loss
+
+    def _consistency(self, module, x, logits):
+        """Cross-entropy of q(y|view) to the confident argmax of q(y|x).
+
+        Summed over the rows whose top probability reaches the threshold and
+        divided by the batch size, so the term grows as the model grows sure.
+        """
+        with torch.no_grad():
+            confidence, target = torch.softmax(logits, dim=1).max(1)
+            keep = confidence >= self.consistency_threshold
+        if not bool(keep.any()):
+            return logits.new_zeros(())
+        view_logits = module.qy(self._augment(x[keep]))
+        loss = F.cross_entropy(view_logits, target[keep], reduction="sum")
+        return loss / x.shape[0]
 
     # ------------------------------------------------------------- inference
     def _embed(self, module, rows):

@@ -7,6 +7,7 @@ import pytest
 import torch
 from sklearn.datasets import make_blobs
 from sklearn.metrics import adjusted_rand_score
+from torch.nn import functional as F
 
 from sknclust._gmvae import GMVAEClustering, categorical_kl_uniform, gaussian_kl
 
@@ -190,3 +191,65 @@ def test_semi_supervised_errors(blobs, y, match):
     X, _ = blobs
     with pytest.raises(ValueError, match=match):
         GMVAEClustering(n_clusters=3, max_epochs=1, **FAST).fit(X, y)
+
+
+class _BatchSizes(GMVAEClustering):
+    """Records the rows q(y|x) sees in each training step."""
+
+    def _build_module(self, n_features):
+        module = super()._build_module(n_features)
+        self.seen_ = []
+
+        def record(layer, inputs, output):
+            if layer.training:
+                self.seen_.append(inputs[0].shape[0])
+
+        module.qy.register_forward_hook(record)
+        return module
+
+
+@pytest.mark.parametrize("extra", [0, 3, 10])
+def test_labelled_rows_join_every_batch(blobs, extra):
+    X, y_true = blobs
+    y = np.full_like(y_true, -1)
+    y[:4] = y_true[:4]  # 4 labelled rows in 300
+    est = _BatchSizes(
+        n_clusters=3, batch_size=64, labelled_batch_size=extra, max_epochs=2, **FAST
+    ).fit(X, y)
+    added = min(extra, 4)
+    # 300 rows in batches of 64: four full batches and a tail of 44.
+    assert sorted(set(est.seen_)) == sorted({64 + added, 44 + added})
+
+
+def test_labelled_rows_not_added_without_labels(blobs):
+    X, _ = blobs
+    est = _BatchSizes(n_clusters=3, batch_size=64, max_epochs=1, **FAST).fit(X)
+    assert sorted(set(est.seen_)) == [44, 64]
+
+
+def test_consistency_term():
+    est = GMVAEClustering(n_clusters=3, consistency_threshold=0.7)
+    module = torch.nn.Module()
+    module.qy = lambda rows: rows[:, :3] * 10.0  # logits from the first columns
+    est._augment = lambda rows: rows.flip(1)  # the "view" swaps the columns
+    x = torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
+    logits = module.qy(x)
+    # Row 1 is uniform (top probability 1/3): below the threshold, left out.
+    # Rows 0 and 2 are confident; their views predict the opposite class.
+    expected = F.cross_entropy(module.qy(x[[0, 2]].flip(1)), torch.tensor([0, 2]))
+    got = est._consistency(module, x, logits)
+    torch.testing.assert_close(got, expected * 2 / 3)
+    # No confident row, no term.
+    assert est._consistency(module, x[[1]], logits[[1]]) == 0
+
+
+def test_consistency_changes_the_fit(blobs):
+    X, y_true = blobs
+    y = np.full_like(y_true, -1)
+    y[::30] = y_true[::30]
+    plain = GMVAEClustering(n_clusters=3, max_epochs=5, **FAST).fit(X, y)
+    cons = GMVAEClustering(
+        n_clusters=3, max_epochs=5, consistency_weight=1.0, **FAST
+    ).fit(X, y)
+    assert not np.allclose(plain.predict_proba(X), cons.predict_proba(X))
+    assert np.mean(cons.predict(X) == y_true) > 0.9
