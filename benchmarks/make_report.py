@@ -23,6 +23,7 @@ ORDER = [
     "gmvae_mnist_semi.md",
     "neural_mixture_digits.md",
     "neural_mixture_usps.md",
+    "neural_mixture_mnist.md",
     "projective.md",
 ]
 

@@ -68,8 +68,8 @@ class NeuralMixtureEM(BaseDeepClusterer):
     total mass, so no component can claim every point. Each mini-batch runs one
     EM iteration: the forward pass computes the responsibilities (E-step), the
     backward pass raises the expected complete-data log-likelihood (M-step).
-    A consistency term asks an augmented view of each sample to get the same
-    responsibilities. After Tissera et al., "Neural Mixture Models with
+    A consistency term asks two random views of each sample to fall in the same
+    component. After Tissera et al., "Neural Mixture Models with
     Expectation-Maximization for End-to-end Deep Clustering" (2022).
 
     Read more in the :ref:`User Guide <neural_mixture_em>`.
@@ -102,14 +102,19 @@ class NeuralMixtureEM(BaseDeepClusterer):
         by all features (for pixels). ``"auto"`` picks ``"global"`` with
         ``image_shape``, ``"maxabs"`` for sparse input and ``"standard"``
         otherwise. ``None`` uses the data as given.
+    consistency : {"agreement", "cross_entropy"}, default="agreement"
+        Form of the consistency term. ``"agreement"``: minus the log of the
+        probability that two random views of a sample fall in the same
+        component, :math:`-\\log\\sum_k \\gamma_k(x')\\gamma_k(x'')`, with
+        gradients through both views. ``"cross_entropy"``: the cross-entropy
+        from the (fixed) responsibilities of the sample to those of one view.
     consistency_weight : float, default=1.0
-        Weight of the consistency term, the cross-entropy from the
-        responsibilities of each sample to those of its augmented view. 0 turns
-        it (and augmentation) off.
-    update_weights : bool, default=True
+        Weight of the consistency term. 0 turns it (and augmentation) off.
+    update_weights : bool, default=False
         Learn the mixing weights π by a running closed-form M-step (an
         exponential moving average of the batch-mean responsibilities, then one
-        full-data step after training). ``False`` keeps them uniform.
+        full-data step after training). ``False`` keeps them uniform, which
+        guards against collapse: a learned π lets a shrinking component starve.
     batch_size : int, default=256
         Mini-batch size. Logits are standardised over each batch, so batches
         should be large; a ragged last batch is dropped when full ones exist.
@@ -199,6 +204,7 @@ class NeuralMixtureEM(BaseDeepClusterer):
     _parameter_constraints: dict = {
         **BaseDeepClusterer._parameter_constraints,
         "density": [StrOptions({"sigmoid", "batchnorm"})],
+        "consistency": [StrOptions({"agreement", "cross_entropy"})],
         "consistency_weight": [Interval(Real, 0, None, closed="left")],
         "update_weights": ["boolean"],
     }
@@ -214,8 +220,9 @@ class NeuralMixtureEM(BaseDeepClusterer):
         embedding_dim: int | None = 32,
         image_shape: tuple[int, ...] | None = None,
         scaler: str | None = "auto",
+        consistency: str = "agreement",
         consistency_weight: float = 1.0,
-        update_weights: bool = True,
+        update_weights: bool = False,
         batch_size: int = 256,
         learning_rate: float = 1e-3,
         lr_schedule: str = "cosine",
@@ -239,6 +246,7 @@ class NeuralMixtureEM(BaseDeepClusterer):
             verbose=verbose,
         )
         self.density = density
+        self.consistency = consistency
         self.consistency_weight = consistency_weight
         self.update_weights = update_weights
 
@@ -278,15 +286,27 @@ class NeuralMixtureEM(BaseDeepClusterer):
         gamma = torch.softmax(joint.detach(), dim=1)
         loss = -(gamma * joint).sum(1).mean()
         if self.consistency_weight > 0:
-            _, u_aug = module(self._augment(x))
-            log_post = torch.log_softmax(
-                self._batch_log_density(u_aug) + log_weights, dim=1
+            loss = loss + self.consistency_weight * self._consistency_loss(
+                module, x, gamma
             )
-            consistency = -(gamma * log_post).sum(1).mean()
-            loss = loss + self.consistency_weight * consistency
         if self.update_weights:
             self._step_weights(module, gamma.mean(0))
         return loss
+
+    def _view_log_posterior(self, module, x):
+        """log γ of a random view of the batch, under the batch's own statistics."""
+        _, u = module(self._augment(x))
+        return torch.log_softmax(self._batch_log_density(u) + module.log_weights, 1)
+
+    def _consistency_loss(self, module, x, gamma):
+        if self.consistency == "cross_entropy":
+            return -(gamma * self._view_log_posterior(module, x)).sum(1).mean()
+        # Probability that two views land in the same component; its log is
+        # bounded below by the clamp when the views disagree completely.
+        log_a = self._view_log_posterior(module, x)
+        log_b = self._view_log_posterior(module, x)
+        same = torch.logsumexp(log_a + log_b, dim=1)
+        return -same.clamp_min(math.log(1e-8)).mean()
 
     def _step_weights(self, module, target, momentum=_WEIGHT_MOMENTUM):
         """Closed-form M-step for π, damped; a floor keeps every component alive."""

@@ -1,5 +1,7 @@
 """NeuralMixtureEM: clustering quality, inference invariants and augmentations."""
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -149,3 +151,52 @@ def test_fit_is_reproducible(blobs):
     b = NeuralMixtureEM(**params).fit(X)
     np.testing.assert_array_equal(a.labels_, b.labels_)
     np.testing.assert_allclose(a.weights_, b.weights_)
+
+
+def test_agreement_consistency_loss():
+    est = NeuralMixtureEM(n_clusters=3)
+    sure = torch.log(torch.tensor([[1.0, 1e-12, 1e-12], [1e-12, 1.0, 1e-12]]))
+    views = iter([sure, sure])
+    est._view_log_posterior = lambda module, x: next(views)
+    # Two views sure of the same component: probability 1 of agreeing.
+    assert est._consistency_loss(None, None, None).abs() < 1e-6
+    uniform = torch.full((2, 3), -math.log(3))
+    views = iter([uniform, uniform])
+    # Two uniform views agree with probability 1/3.
+    torch.testing.assert_close(
+        est._consistency_loss(None, None, None), torch.tensor(math.log(3))
+    )
+    views = iter([sure, sure.flip(0)])
+    # Views sure of different components: the clamp bounds the loss.
+    torch.testing.assert_close(
+        est._consistency_loss(None, None, None), torch.tensor(-math.log(1e-8))
+    )
+
+
+def test_cross_entropy_consistency_loss():
+    est = NeuralMixtureEM(n_clusters=2, consistency="cross_entropy")
+    view = torch.log(torch.tensor([[0.5, 0.5], [0.9, 0.1]]))
+    est._view_log_posterior = lambda module, x: view
+    gamma = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    expected = -(math.log(0.5) + math.log(0.1)) / 2
+    torch.testing.assert_close(
+        est._consistency_loss(None, None, gamma), torch.tensor(expected)
+    )
+
+
+def test_uniform_weights_by_default(blobs, fitted):
+    np.testing.assert_allclose(fitted.weights_, 1 / 3)
+    X, _ = blobs
+    learned = NeuralMixtureEM(
+        n_clusters=3, update_weights=True, random_state=1, **{**FAST, "max_epochs": 5}
+    ).fit(X)
+    assert not np.allclose(learned.weights_, 1 / 3)
+
+
+@pytest.mark.parametrize("consistency", ["agreement", "cross_entropy"])
+def test_consistency_forms_differ(blobs, consistency):
+    X, _ = blobs
+    kw = dict(n_clusters=3, random_state=0, **{**FAST, "max_epochs": 5})
+    off = NeuralMixtureEM(consistency_weight=0.0, **kw).fit(X)
+    on = NeuralMixtureEM(consistency=consistency, **kw).fit(X)
+    assert not np.allclose(off.predict_proba(X), on.predict_proba(X))
