@@ -108,7 +108,9 @@ class GMVAEClustering(BaseDeepClusterer):
     evidence lower bound. Clusters are the argmax of q(y|x). Partially
     labelled data (unlabelled rows marked ``-1``) add a cross-entropy on
     q(y|x) and condition the generative path of each labelled row on its known
-    class, as in Kingma et al.'s M2, which makes the model semi-supervised.
+    class, as in Kingma et al.'s M2, which makes the model semi-supervised;
+    labelled rows are added to every batch, and an optional consistency term
+    spreads the labels through confident predictions on augmented views.
 
     Read more in the :ref:`User Guide <gmvae>`.
 

@@ -1,7 +1,7 @@
 """NeuralMixtureEM: a mixture whose component densities are network outputs."""
 
 import math
-from numbers import Real
+from numbers import Integral, Real
 
 import numpy as np
 import torch
@@ -115,6 +115,11 @@ class NeuralMixtureEM(BaseDeepClusterer):
         exponential moving average of the batch-mean responsibilities, then one
         full-data step after training). ``False`` keeps them uniform, which
         guards against collapse: a learned π lets a shrinking component starve.
+    n_init : int, default=1
+        Number of training runs from different initialisations; the run with
+        the lowest training loss in its last epoch is kept. Runs can end in
+        different partitions (two classes sharing a component), and a lower
+        loss marked the better ones on digits.
     batch_size : int, default=256
         Mini-batch size. Logits are standardised over each batch, so batches
         should be large; a ragged last batch is dropped when full ones exist.
@@ -141,9 +146,9 @@ class NeuralMixtureEM(BaseDeepClusterer):
     labels_ : ndarray of shape (n_samples,), dtype=int64
         Cluster of each training sample; every cluster is populated.
     n_iter_ : int
-        Epochs of EM training run.
+        Epochs of EM training run (of the kept run).
     history_ : dict of list of dict
-        Per-epoch training loss and duration, under ``"em"``.
+        Per-epoch training loss and duration of the kept run, under ``"em"``.
     device_ : str
         Device the network lives on.
     n_features_in_ : int
@@ -207,6 +212,7 @@ class NeuralMixtureEM(BaseDeepClusterer):
         "consistency": [StrOptions({"agreement", "cross_entropy"})],
         "consistency_weight": [Interval(Real, 0, None, closed="left")],
         "update_weights": ["boolean"],
+        "n_init": [Interval(Integral, 1, None, closed="left")],
     }
 
     _drop_last = True
@@ -223,6 +229,7 @@ class NeuralMixtureEM(BaseDeepClusterer):
         consistency: str = "agreement",
         consistency_weight: float = 1.0,
         update_weights: bool = False,
+        n_init: int = 1,
         batch_size: int = 256,
         learning_rate: float = 1e-3,
         lr_schedule: str = "cosine",
@@ -249,6 +256,7 @@ class NeuralMixtureEM(BaseDeepClusterer):
         self.consistency = consistency
         self.consistency_weight = consistency_weight
         self.update_weights = update_weights
+        self.n_init = n_init
 
     def _embedding_size(self):
         return self.embedding_dim or 32
@@ -318,9 +326,25 @@ class NeuralMixtureEM(BaseDeepClusterer):
             module.log_weights.copy_((weights / weights.sum()).log())
 
     def _fit_schedule(self, training_set, rng):
-        history = self._train(
-            "em", self._loss, training_set, epochs=self.max_epochs, early_stopping=False
-        )
+        best = None
+        for run in range(self.n_init):
+            if run > 0:  # a fresh network, drawn from the seeded RNG stream
+                module = self._build_module(self.n_features_in_)
+                self.module_ = module.to(self.device_)
+            history = self._train(
+                "em",
+                self._loss,
+                training_set,
+                epochs=self.max_epochs,
+                early_stopping=False,
+            )
+            loss = history[-1]["train_loss"]
+            if best is None or loss < best[0]:
+                state = {k: v.clone() for k, v in self.module_.state_dict().items()}
+                best = (loss, state, history)
+        _, state, history = best
+        self.module_.load_state_dict(state)
+        self.history_["em"] = history
         self.n_iter_ = len(history)
         self._fit_inference_statistics(training_set)
         self.weights_ = self.module_.log_weights.exp().cpu().numpy().astype(np.float64)

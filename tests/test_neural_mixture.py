@@ -200,3 +200,40 @@ def test_consistency_forms_differ(blobs, consistency):
     off = NeuralMixtureEM(consistency_weight=0.0, **kw).fit(X)
     on = NeuralMixtureEM(consistency=consistency, **kw).fit(X)
     assert not np.allclose(off.predict_proba(X), on.predict_proba(X))
+
+
+class _ScriptedRuns(NeuralMixtureEM):
+    """Training runs that only stamp the network and report a set loss."""
+
+    losses = (3.0, 1.0, 2.0)
+
+    def _train(self, name, loss_fn, training_set, *, epochs, **kw):
+        run = len(self.stamps_) if hasattr(self, "stamps_") else 0
+        self.stamps_ = [*getattr(self, "stamps_", []), run]
+        with torch.no_grad():
+            self.module_.head.bias.fill_(run)
+        history = [{"epoch": 1, "train_loss": self.losses[run]}]
+        self.history_[name] = history
+        return history
+
+
+def test_n_init_keeps_the_lowest_loss(blobs):
+    X, _ = blobs
+    model = _ScriptedRuns(n_clusters=3, n_init=3, random_state=0, **FAST).fit(X)
+    assert model.stamps_ == [0, 1, 2]
+    # Run 1 had the lowest loss: its network and history are the ones kept.
+    np.testing.assert_array_equal(model.module_.head.bias.detach().numpy(), 1.0)
+    assert model.history_["em"] == [{"epoch": 1, "train_loss": 1.0}]
+    assert model.n_iter_ == 1
+
+
+def test_n_init_real_runs(blobs):
+    X, _ = blobs
+    kw = dict(n_clusters=3, random_state=0, **{**FAST, "max_epochs": 5})
+    one = NeuralMixtureEM(n_init=1, **kw).fit(X)
+    two = NeuralMixtureEM(n_init=2, **kw).fit(X)
+    last = [m.history_["em"][-1]["train_loss"] for m in (one, two)]
+    # The first run of both fits is the same; a second run is kept only if
+    # its loss is lower.
+    assert last[1] <= last[0]
+    assert two.n_iter_ == 5
