@@ -37,10 +37,9 @@ estimators per report), the GMVAE MNIST sections from
 `benchmarks/run_gmvae_mnist.py`.
 
 Fit times were measured with one torch thread while another benchmark ran on
-the machine's second core. The DeepKMeans digits table predates the change of
-the default strategy (it names each strategy explicitly, so it still holds).
-NeuralMixtureEM on MNIST ran the default `"batchnorm"` formulation only; the
-MLP on flat MNIST vectors was not run.
+the machine's second core. NeuralMixtureEM on MNIST ran the default
+`"batchnorm"` formulation only; the MLP on flat MNIST vectors was not run.
+Per-dataset estimator settings are in `sknclust/_registry.py`.
 """
 
 
