@@ -39,8 +39,8 @@ estimators per report), the GMVAE MNIST sections from
 
 Fit times were measured with one torch thread while another benchmark ran on
 the machine's second core, except two NeuralMixtureEM runs with nothing else
-running: flat MNIST vectors (two threads) and digits (one thread). NeuralMixtureEM on MNIST ran the
-default `"batchnorm"` formulation only.
+running: flat MNIST vectors (two threads) and digits (one thread).
+NeuralMixtureEM on MNIST ran the default `"batchnorm"` formulation only.
 Per-dataset estimator settings are in `sknclust/_registry.py`.
 """
 
