@@ -114,6 +114,7 @@ class BaseDeepClusterer(
         "hidden_dims": [tuple],
         "embedding_dim": [Interval(Integral, 1, None, closed="left"), None],
         "image_shape": [tuple, None],
+        "architecture": [StrOptions({"auto", "mlp", "conv"})],
         "scaler": [StrOptions(set(SCALERS)), None],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
@@ -131,6 +132,7 @@ class BaseDeepClusterer(
         hidden_dims,
         embedding_dim,
         image_shape,
+        architecture,
         scaler,
         batch_size,
         learning_rate,
@@ -144,6 +146,7 @@ class BaseDeepClusterer(
         self.hidden_dims = hidden_dims
         self.embedding_dim = embedding_dim
         self.image_shape = image_shape
+        self.architecture = architecture
         self.scaler = scaler
         self.batch_size = batch_size
         self.learning_rate = learning_rate
@@ -206,6 +209,13 @@ class BaseDeepClusterer(
                     f"values but X has {n_features} features."
                 )
             self._image_shape = tuple(int(s) for s in shape)
+        if self.architecture == "conv" and self._image_shape is None:
+            raise ValueError(
+                "architecture='conv' needs image_shape, the (channels, height, "
+                "width) of the image rows."
+            )
+        # The shape the network is built for; None builds the MLP.
+        self._conv_shape = None if self.architecture == "mlp" else self._image_shape
 
     def _validate_X(self, X, reset):
         return validate_data(

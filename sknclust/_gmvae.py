@@ -120,13 +120,17 @@ class GMVAEClustering(BaseDeepClusterer):
         Number of clusters K (categories of y).
     hidden_dims : tuple of int, default=(512, 512)
         Widths of the hidden layers of q(y|x) and of q(z|x,y); the decoder
-        mirrors them. Ignored when ``image_shape`` is set.
+        mirrors them. Ignored by the convolutional network.
     embedding_dim : int, default=64
         Size of z. ``None`` uses ``n_clusters``.
     image_shape : tuple of int, default=None
         ``(channels, height, width)`` of flattened image rows. When set,
         convolutional encoders read x in q(y|x) and q(z|x,y), and a
         convolutional decoder replaces the MLP decoder.
+    architecture : {"auto", "mlp", "conv"}, default="auto"
+        Network type. ``"auto"`` builds the convolutional one when
+        ``image_shape`` is set and the MLP otherwise. ``"mlp"`` with
+        ``image_shape`` keeps the MLP but still uses image augmentations.
     scaler : {"auto", "standard", "minmax", "maxabs", "global"} or None, \
             default="auto"
         Scaling applied to the input inside the estimator (see
@@ -270,38 +274,40 @@ class GMVAEClustering(BaseDeepClusterer):
 
     def __init__(
         self,
-        n_clusters=8,
+        n_clusters: int = 8,
         *,
-        hidden_dims=(512, 512),
-        embedding_dim=64,
-        image_shape=None,
-        scaler="auto",
-        reconstruction="auto",
-        reconstruction_weight=1.0,
-        categorical_weight=1.0,
-        gaussian_weight=1.0,
-        supervised_weight=1.0,
-        labelled_batch_size=64,
-        consistency_weight=0.0,
-        consistency_threshold=0.7,
-        initial_temperature=1.0,
-        min_temperature=0.5,
-        temperature_decay=_LN2_OVER_50,
-        batch_size=64,
-        learning_rate=1e-3,
-        lr_schedule="constant",
-        max_epochs=100,
-        tol=1e-4,
-        n_iter_no_change=10,
-        device="auto",
+        hidden_dims: tuple[int, ...] = (512, 512),
+        embedding_dim: int | None = 64,
+        image_shape: tuple[int, ...] | None = None,
+        architecture: str = "auto",
+        scaler: str | None = "auto",
+        reconstruction: str = "auto",
+        reconstruction_weight: float = 1.0,
+        categorical_weight: float = 1.0,
+        gaussian_weight: float = 1.0,
+        supervised_weight: float = 1.0,
+        labelled_batch_size: int = 64,
+        consistency_weight: float = 0.0,
+        consistency_threshold: float = 0.7,
+        initial_temperature: float = 1.0,
+        min_temperature: float = 0.5,
+        temperature_decay: float = _LN2_OVER_50,
+        batch_size: int = 64,
+        learning_rate: float = 1e-3,
+        lr_schedule: str = "constant",
+        max_epochs: int = 100,
+        tol: float = 1e-4,
+        n_iter_no_change: int = 10,
+        device: str = "auto",
         random_state=None,
-        verbose=0,
+        verbose: int = 0,
     ):
         super().__init__(
             n_clusters,
             hidden_dims=hidden_dims,
             embedding_dim=embedding_dim,
             image_shape=image_shape,
+            architecture=architecture,
             scaler=scaler,
             batch_size=batch_size,
             learning_rate=learning_rate,
@@ -365,7 +371,7 @@ class GMVAEClustering(BaseDeepClusterer):
             self.hidden_dims,
             self._embedding_size(),
             self.n_clusters,
-            self._image_shape,
+            self._conv_shape,
         )
 
     def _fit_schedule(self, training_set, rng):

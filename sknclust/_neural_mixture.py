@@ -85,7 +85,7 @@ class NeuralMixtureEM(BaseDeepClusterer):
         :math:`p_k = \\exp(\\hat u_k)` normalised to a unit mean over the batch.
         See Notes.
     hidden_dims : tuple of int, default=(500, 500, 2000)
-        Widths of the MLP's hidden layers. Ignored when ``image_shape`` is set.
+        Widths of the MLP's hidden layers. Ignored by the convolutional network.
     embedding_dim : int, default=32
         Size of the representation before the K-unit head (what
         :meth:`transform` returns).
@@ -94,6 +94,10 @@ class NeuralMixtureEM(BaseDeepClusterer):
         convolutional encoder replaces the MLP and the augmented views are random
         shifts, rotations, zooms and intensity changes instead of noise and
         feature dropout.
+    architecture : {"auto", "mlp", "conv"}, default="auto"
+        Network type. ``"auto"`` builds the convolutional one when
+        ``image_shape`` is set and the MLP otherwise. ``"mlp"`` with
+        ``image_shape`` keeps the MLP but still uses image augmentations.
     scaler : {"auto", "standard", "minmax", "maxabs", "global"} or None, \
             default="auto"
         Scaling applied to the input inside the estimator: per-feature
@@ -225,6 +229,7 @@ class NeuralMixtureEM(BaseDeepClusterer):
         hidden_dims: tuple[int, ...] = (500, 500, 2000),
         embedding_dim: int | None = 32,
         image_shape: tuple[int, ...] | None = None,
+        architecture: str = "auto",
         scaler: str | None = "auto",
         consistency: str = "agreement",
         consistency_weight: float = 1.0,
@@ -243,6 +248,7 @@ class NeuralMixtureEM(BaseDeepClusterer):
             hidden_dims=hidden_dims,
             embedding_dim=embedding_dim,
             image_shape=image_shape,
+            architecture=architecture,
             scaler=scaler,
             batch_size=batch_size,
             learning_rate=learning_rate,
@@ -267,7 +273,7 @@ class NeuralMixtureEM(BaseDeepClusterer):
             self.hidden_dims,
             self._embedding_size(),
             self.n_clusters,
-            self._image_shape,
+            self._conv_shape,
         )
 
     # -------------------------------------------------------------- densities

@@ -14,7 +14,7 @@ from sklearn.datasets import make_blobs
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import adjusted_rand_score
 
-from sknclust import DeepKMeans
+from sknclust import DeepKMeans, GMVAEClustering, NeuralMixtureEM
 from sknclust._base import assign_populated
 from sknclust._device import resolve_device
 
@@ -273,6 +273,38 @@ def test_image_shape_uses_conv_network():
     est = DeepKMeans(2, image_shape=(1, 8, 8), pretrain_epochs=2, max_epochs=2).fit(X)
     assert any(isinstance(m, torch.nn.Conv2d) for m in est.module_.modules())
     assert est.transform(X).shape == (60, 2)
+
+
+@pytest.mark.parametrize("cls", [DeepKMeans, GMVAEClustering, NeuralMixtureEM])
+def test_mlp_architecture_with_image_shape(cls, monkeypatch):
+    # The MLP is built, but the random views are still image warps.
+    warped = []
+
+    def spy(x, image_shape, **kw):
+        warped.append(image_shape)
+        return x
+
+    monkeypatch.setattr("sknclust._base.image_augment", spy)
+    X = np.random.RandomState(0).rand(60, 64)
+    est = cls(
+        2,
+        image_shape=(8, 8),
+        architecture="mlp",
+        hidden_dims=(7,),
+        max_epochs=2,
+        random_state=0,
+    )
+    est.fit(X)
+    modules = list(est.module_.modules())
+    assert not any(isinstance(m, torch.nn.Conv2d) for m in modules)
+    assert any(isinstance(m, torch.nn.Linear) and m.out_features == 7 for m in modules)
+    assert est._augment(torch.zeros(3, 64)).shape == (3, 64)
+    assert warped[-1] == (1, 8, 8)
+
+
+def test_conv_architecture_needs_image_shape(blobs):
+    with pytest.raises(ValueError, match="architecture='conv' needs image_shape"):
+        DeepKMeans(3, architecture="conv", **FAST).fit(blobs[0])
 
 
 # --------------------------------------------------------------- training
