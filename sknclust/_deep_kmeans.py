@@ -71,12 +71,16 @@ class DeepKMeans(BaseDeepClusterer):
         seeds in the benchmarks (see the user guide).
     hidden_dims : tuple of int, default=(500, 500, 2000)
         Widths of the MLP encoder's hidden layers (the decoder mirrors them).
-        Ignored when ``image_shape`` is set.
+        Ignored by the convolutional network.
     embedding_dim : int, default=None
         Size of the embedding. ``None`` uses ``n_clusters``, as in Deep k-Means.
     image_shape : tuple of int, default=None
         ``(channels, height, width)`` of flattened image rows. When set, a small
         convolutional encoder and decoder replace the MLP.
+    architecture : {"auto", "mlp", "conv"}, default="auto"
+        Network type. ``"auto"`` builds the convolutional one when
+        ``image_shape`` is set and the MLP otherwise. ``"mlp"`` with
+        ``image_shape`` keeps the MLP but still uses image augmentations.
     scaler : {"auto", "standard", "minmax", "maxabs", "global"} or None, \
             default="auto"
         Scaling applied to the input inside the estimator: per-feature
@@ -89,6 +93,12 @@ class DeepKMeans(BaseDeepClusterer):
         Weight λ of the k-means term against reconstruction. Both terms are
         divided by their value when the clustering phase starts, so λ=1 weighs
         them equally whatever the data dimension and embedding scale.
+    augment : bool, default=False
+        Train on random views of the rows, as DEC-DA (Guo et al.) does: image
+        warps (shifts, rotations, zooms, intensity) with ``image_shape``, else
+        Gaussian noise and feature dropout. Pretraining reconstructs each
+        view; in the clustering phase the view is reconstructed and its
+        embedding pulled towards the centroid of the row it came from.
     corruption : float, default=0.2
         Fraction of input features zeroed (dropout) during autoencoder
         pretraining, making it a denoising autoencoder as in DEC's pretraining.
@@ -176,38 +186,42 @@ class DeepKMeans(BaseDeepClusterer):
         "tol": [Interval(Real, 0, None, closed="left")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "cluster_weight": [Interval(Real, 0, None, closed="left")],
+        "augment": ["boolean"],
         "corruption": [Interval(Real, 0, 1, closed="left")],
         "alpha": [Interval(Real, 0, None, closed="neither")],
     }
 
     def __init__(
         self,
-        n_clusters=8,
+        n_clusters: int = 8,
         *,
-        strategy="alternating",
-        hidden_dims=(500, 500, 2000),
-        embedding_dim=None,
-        image_shape=None,
-        scaler="auto",
-        cluster_weight=1.0,
-        corruption=0.2,
-        alpha=1.0,
-        batch_size=256,
-        learning_rate=1e-3,
-        lr_schedule="cosine",
-        pretrain_epochs=50,
-        max_epochs=50,
-        tol=1e-4,
-        n_iter_no_change=10,
-        device="auto",
+        strategy: str = "alternating",
+        hidden_dims: tuple[int, ...] = (500, 500, 2000),
+        embedding_dim: int | None = None,
+        image_shape: tuple[int, ...] | None = None,
+        architecture: str = "auto",
+        scaler: str | None = "auto",
+        cluster_weight: float = 1.0,
+        augment: bool = False,
+        corruption: float = 0.2,
+        alpha: float = 1.0,
+        batch_size: int = 256,
+        learning_rate: float = 1e-3,
+        lr_schedule: str = "cosine",
+        pretrain_epochs: int = 50,
+        max_epochs: int = 50,
+        tol: float = 1e-4,
+        n_iter_no_change: int = 10,
+        device: str = "auto",
         random_state=None,
-        verbose=0,
+        verbose: int = 0,
     ):
         super().__init__(
             n_clusters,
             hidden_dims=hidden_dims,
             embedding_dim=embedding_dim,
             image_shape=image_shape,
+            architecture=architecture,
             scaler=scaler,
             batch_size=batch_size,
             learning_rate=learning_rate,
@@ -222,6 +236,7 @@ class DeepKMeans(BaseDeepClusterer):
         self.tol = tol
         self.n_iter_no_change = n_iter_no_change
         self.cluster_weight = cluster_weight
+        self.augment = augment
         self.corruption = corruption
         self.alpha = alpha
 
@@ -231,7 +246,7 @@ class DeepKMeans(BaseDeepClusterer):
             self.hidden_dims,
             self._embedding_size(),
             self.n_clusters,
-            self._image_shape,
+            self._conv_shape,
         )
 
     # -------------------------------------------------------------- schedule
@@ -314,11 +329,16 @@ class DeepKMeans(BaseDeepClusterer):
         )
 
     # ---------------------------------------------------------------- losses
+    def _view(self, x):
+        return self._augment(x) if self.augment else x
+
     def _pretrain_loss(self, module, x, _):
+        x = self._view(x)
         noisy = nn.functional.dropout(x, self.corruption) if self.corruption else x
         return _reconstruction(x, module(noisy)[1]).mean()
 
     def _soft_loss(self, module, x, _):
+        x = self._view(x)
         z, x_hat = module(x)
         d = module.sq_distances(z) / self._distance_scale
         weights = torch.softmax(-self._alpha_now * d, dim=1)
@@ -326,6 +346,7 @@ class DeepKMeans(BaseDeepClusterer):
         return (recon + self.cluster_weight * (weights * d).sum(1)).mean()
 
     def _gumbel_loss(self, module, x, _):
+        x = self._view(x)
         z, x_hat = module(x)
         d = module.sq_distances(z) / self._distance_scale
         y = nn.functional.gumbel_softmax(-self._alpha_now * d, tau=self._tau_now)
@@ -333,9 +354,15 @@ class DeepKMeans(BaseDeepClusterer):
         return (recon + self.cluster_weight * (y * d).sum(1)).mean()
 
     def _alternating_loss(self, module, x, _):
+        if self.augment:
+            # Assign by the row itself, train on its view (DEC-DA's targets).
+            with torch.no_grad():
+                labels = module.sq_distances(module.autoencoder.encoder(x)).argmin(1)
+            x = self._augment(x)
         z, x_hat = module(x)
-        with torch.no_grad():
-            labels = module.sq_distances(z).argmin(1)
+        if not self.augment:
+            with torch.no_grad():
+                labels = module.sq_distances(z).argmin(1)
         target = module.centroids[labels]
         d = ((z - target) ** 2).sum(1) / self._distance_scale
         recon = _reconstruction(x, x_hat) / self._recon_scale

@@ -269,6 +269,18 @@ def test_registry_entries_build_with_seed():
     assert spec.build(3, 0, dataset="usps").max_iter == 300
 
 
+@pytest.mark.parametrize("dataset", ["digits", "usps", "mnist"])
+def test_registry_settings_are_valid_parameters(dataset):
+    # Catches a misspelt or out-of-range setting before a long benchmark run.
+    shapes = {"digits": (1, 8, 8), "usps": (1, 16, 16), "mnist": (1, 28, 28)}
+    for name, spec in _benchmark.ESTIMATORS.items():
+        estimator = _benchmark.make_estimator(name, 10, 0, dataset=dataset)
+        final = estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
+        final._validate_params()
+        shape = spec.dataset_params.get(dataset, {}).get("image_shape")
+        assert shape in (None, shapes[dataset])
+
+
 def test_python_dash_m_entry_point(tmp_path):
     command = [sys.executable, "-m", "sknclust", "cluster", str(tmp_path / "no.npy")]
     command += ["--estimator", "KMeans", "--n-clusters", "2", "-o", "x.csv"]

@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 import pytest
+import torch
 from sklearn.datasets import make_blobs
 from sklearn.metrics import adjusted_rand_score
 
@@ -62,6 +63,43 @@ def test_corruption_changes_pretraining(blobs):
     assert not np.allclose(clean.transform(X), noisy.transform(X))
     with pytest.raises(ValueError, match="corruption"):
         DeepKMeans(3, corruption=1.0, **FAST).fit(X)
+
+
+@pytest.mark.parametrize("strategy", ["soft", "alternating", "gumbel"])
+def test_augment_trains_on_views(blobs, strategy):
+    X, y = blobs
+    est = DeepKMeans(3, strategy=strategy, augment=True, random_state=0, **FAST)
+    seen = []
+    original = est._augment
+
+    def spy(x):
+        seen.append(x.shape[0])
+        return original(x)
+
+    est._augment = spy
+    est.fit(X)
+    # one view per batch: 5 batches of 32 rows, pretraining and clustering
+    assert len(seen) == 5 * (len(est.history_["pretrain"]) + est.n_iter_)
+    assert adjusted_rand_score(y, est.labels_) > 0.9
+
+
+def test_augmented_alternating_loss_by_hand(blobs):
+    X, _ = blobs
+    est = DeepKMeans(3, augment=True, corruption=0.0, random_state=0, **FAST).fit(X)
+    module = est.module_
+    x = torch.as_tensor(X[:20], dtype=torch.float32)
+    # A view far from the rows: its own nearest centroids would differ.
+    est._augment = lambda rows: rows + 5.0
+    est._counts = torch.ones(3)
+    with torch.no_grad():
+        labels = module.sq_distances(module.autoencoder.encoder(x)).argmin(1)
+        z, x_hat = module(x + 5.0)
+        d = ((z - module.centroids[labels]) ** 2).sum(1) / est._distance_scale
+        recon = ((x + 5.0 - x_hat) ** 2).sum(1) / est._recon_scale
+        expected = (recon + 0.5 * d).mean()
+        assert not torch.equal(labels, module.sq_distances(z).argmin(1))
+        loss = est._alternating_loss(module, x, None)
+    torch.testing.assert_close(loss, expected)
 
 
 def test_score_prefers_a_trained_model(blobs):
