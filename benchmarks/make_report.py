@@ -25,6 +25,7 @@ ORDER = [
     "gmvae_mnist_semi.md",
     "neural_mixture_digits.md",
     "neural_mixture_usps.md",
+    "neural_mixture_usps_n_init5.md",
     "neural_mixture_mnist.md",
     "neural_mixture_mnist_flat.md",
     "projective.md",
