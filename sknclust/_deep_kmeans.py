@@ -354,18 +354,15 @@ class DeepKMeans(BaseDeepClusterer):
         return (recon + self.cluster_weight * (y * d).sum(1)).mean()
 
     def _alternating_loss(self, module, x, _):
-        if self.augment:
-            # Assign by the row itself, train on its view (DEC-DA's targets).
-            with torch.no_grad():
-                labels = module.sq_distances(module.autoencoder.encoder(x)).argmin(1)
-            x = self._augment(x)
-        z, x_hat = module(x)
-        if not self.augment:
-            with torch.no_grad():
-                labels = module.sq_distances(z).argmin(1)
+        view = self._view(x)
+        z, x_hat = module(view)
+        with torch.no_grad():
+            # The row itself picks the centroid its view is pulled to (DEC-DA).
+            anchor = z if view is x else module.autoencoder.encoder(x)
+            labels = module.sq_distances(anchor).argmin(1)
         target = module.centroids[labels]
         d = ((z - target) ** 2).sum(1) / self._distance_scale
-        recon = _reconstruction(x, x_hat) / self._recon_scale
+        recon = _reconstruction(view, x_hat) / self._recon_scale
         loss = (recon + self.cluster_weight * 0.5 * d).mean()
         self._update_centroids(z.detach(), labels)
         return loss
