@@ -53,8 +53,8 @@ the earlier settings, which these parameters restore:
 `--param architecture=auto --param augment=False --param pretrain_epochs=50
 --param max_epochs=20` on USPS, `--param augment=False --param
 pretrain_epochs=20` on MNIST. The `_augment` sections after them use the
-current settings, with the `"alternating"` strategy only (a fit takes 9
-minutes on USPS and 14 on MNIST).
+current settings, with the `"alternating"` strategy only (a fit takes 8.5
+minutes on USPS and 12 to 14 on MNIST).
 """
 
 
