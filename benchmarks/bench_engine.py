@@ -28,7 +28,8 @@ def _loss(module, x, _):
 
 
 def _plain_loop(module, training_set, epochs, lr):
-    optimizer = torch.optim.Adam(module.parameters(), lr=lr)
+    # foreach, as the engine uses: the same updates with less per-step overhead
+    optimizer = torch.optim.Adam(module.parameters(), lr=lr, foreach=True)
     module.train()
     for _ in range(epochs):
         for x, index in training_set:

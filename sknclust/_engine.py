@@ -128,6 +128,9 @@ def run_phase(
         loss_fn=loss_fn,
         extra_params=tuple(extra_params),
         optimizer=torch.optim.Adam,
+        # One kernel per update step across all tensors rather than one per
+        # tensor: the same arithmetic, bit for bit, with less per-step overhead.
+        optimizer__foreach=True,
         lr=learning_rate,
         max_epochs=epochs,
         batch_size=training_set.batch_size,

@@ -327,6 +327,35 @@ def test_history_and_early_stopping(blobs):
     assert losses[-1] < losses[0]
 
 
+def test_engine_matches_a_plain_adam_loop(blobs):
+    # Same batches, same Adam steps: the engine must add nothing to the maths.
+    from sknclust._data import TrainingSet
+    from sknclust._engine import run_phase
+
+    def loss_fn(module, x, _):
+        return ((module(x) - x) ** 2).mean()
+
+    def make():
+        torch.manual_seed(0)
+        data = TrainingSet(blobs[0], 0.0, 1.0, device="cpu", batch_size=32, seed=1)
+        return torch.nn.Sequential(torch.nn.Linear(5, 4), torch.nn.Linear(4, 5)), data
+
+    engine_module, data = make()
+    run_phase(
+        "check", engine_module, loss_fn, data, epochs=3, learning_rate=1e-2,
+        device="cpu", lr_schedule="constant", early_stopping=False,
+    )  # fmt: skip
+    plain_module, data = make()
+    optimizer = torch.optim.Adam(plain_module.parameters(), lr=1e-2)
+    for _ in range(3):
+        for x, index in data:
+            optimizer.zero_grad()
+            loss_fn(plain_module, x, index).backward()
+            optimizer.step()
+    for a, b in zip(engine_module.parameters(), plain_module.parameters(), strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
 def test_verbose_prints_progress(blobs, capsys):
     DeepKMeans(
         3, random_state=0, verbose=1, **{**FAST, "pretrain_epochs": 2, "max_epochs": 2}
