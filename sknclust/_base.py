@@ -60,6 +60,31 @@ def _private_torch_rng(seed, device):
         yield
 
 
+def _flushing_denormals() -> bool:
+    """Whether float32 results below the normal range are flushed to zero."""
+    return float(torch.tensor([torch.finfo(torch.float32).tiny]) / 2) == 0.0
+
+
+@contextmanager
+def _denormals_flushed():
+    """Flush denormal floats to zero on the CPU while training, then restore.
+
+    Adam's running gradient mean decays geometrically for weights whose
+    gradient is zero (dead ReLU units) and spends many steps in the denormal
+    range, where x86 arithmetic is tens of times slower: 15-25% of a fit's time
+    on digits. Adam steps built from such values fall far below the rounding
+    step of a float32 weight, so fits come out the same, only faster.
+    """
+    before = _flushing_denormals()
+    if not before:
+        torch.set_flush_denormal(True)
+    try:
+        yield
+    finally:
+        if not before:
+            torch.set_flush_denormal(False)
+
+
 def assign_populated(scores):
     """Labels ``argmax(scores + bias)`` with every cluster holding a point.
 
@@ -262,7 +287,7 @@ class BaseDeepClusterer(
         )
         self.device_ = str(device)
         self.history_ = {}
-        with _private_torch_rng(seed, device):
+        with _private_torch_rng(seed, device), _denormals_flushed():
             self.module_ = self._build_module(X.shape[1]).to(device)
             self._fit_schedule(training_set, np.random.RandomState(seed))
         self.module_.eval()

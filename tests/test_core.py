@@ -356,6 +356,29 @@ def test_engine_matches_a_plain_adam_loop(blobs):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
 
 
+@pytest.mark.parametrize("user_setting", [False, True])
+def test_denormals_flushed_in_training_only(blobs, monkeypatch, user_setting):
+    from sknclust._base import _flushing_denormals
+
+    seen = []
+    loss = DeepKMeans._pretrain_loss
+
+    def spy(self, *args):
+        seen.append(_flushing_denormals())
+        return loss(self, *args)
+
+    monkeypatch.setattr(DeepKMeans, "_pretrain_loss", spy)
+    torch.set_flush_denormal(user_setting)
+    try:
+        est = DeepKMeans(3, random_state=0, **FAST).fit(blobs[0])
+        assert _flushing_denormals() == user_setting
+        est.transform(blobs[0])
+        assert _flushing_denormals() == user_setting
+    finally:
+        torch.set_flush_denormal(False)
+    assert seen and all(seen)
+
+
 def test_verbose_prints_progress(blobs, capsys):
     DeepKMeans(
         3, random_state=0, verbose=1, **{**FAST, "pretrain_epochs": 2, "max_epochs": 2}
