@@ -379,6 +379,23 @@ def test_denormals_flushed_in_training_only(blobs, monkeypatch, user_setting):
     assert seen and all(seen)
 
 
+def test_denormal_flushing_does_not_leak_into_worker_threads():
+    # A fresh process whose intra-op threads would first start inside fit.
+    code = (
+        "import torch; torch.set_num_threads(2)\n"
+        "from sklearn.datasets import make_blobs\n"
+        "from sknclust import DeepKMeans\n"
+        "X, _ = make_blobs(200, n_features=5, random_state=0)\n"
+        "DeepKMeans(3, hidden_dims=(8,), pretrain_epochs=2, max_epochs=2,\n"
+        "           random_state=0).fit(X)\n"
+        "print(int((torch.full((1 << 20,), 1e-38) * 0.5 == 0).sum()))\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert run.stdout.strip() == "0"
+
+
 def test_verbose_prints_progress(blobs, capsys):
     DeepKMeans(
         3, random_state=0, verbose=1, **{**FAST, "pretrain_epochs": 2, "max_epochs": 2}
