@@ -45,8 +45,10 @@ Fit times were measured with one torch thread while another benchmark ran on
 the machine's second core, except three runs with nothing else running:
 DeepKMeans on digits (two threads, both cores of the 2-core target machine),
 and NeuralMixtureEM on flat MNIST vectors (two threads) and on digits (one
-thread). Thread counts change floating-point summation order, so a rerun
-matches these figures only with the same `--threads`.
+thread); and one run with more: the three semi-supervised GMVAE fits ran
+at once, one thread each, on the two cores. Thread counts change
+floating-point summation order, so a rerun matches these figures only with
+the same `--threads`.
 NeuralMixtureEM on MNIST ran the default `"batchnorm"` formulation only.
 Per-dataset estimator settings are in `sknclust/_registry.py`.
 
