@@ -128,8 +128,8 @@ def run_phase(
         loss_fn=loss_fn,
         extra_params=tuple(extra_params),
         optimizer=torch.optim.Adam,
-        # One kernel per update step across all tensors rather than one per
-        # tensor: the same arithmetic, bit for bit, with less per-step overhead.
+        # Each update op is dispatched once for all tensors rather than once
+        # per tensor from Python: the same arithmetic, bit for bit, faster.
         optimizer__foreach=True,
         lr=learning_rate,
         max_epochs=epochs,
