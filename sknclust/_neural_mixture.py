@@ -16,6 +16,13 @@ from sknclust.nn import ConvEncoder, mlp
 _EPS = 1e-5
 # Step of the running (EMA) M-step for the mixing weights.
 _WEIGHT_MOMENTUM = 0.1
+# Share of the epochs trained with uniform weights before π is learned.
+_WARMUP_FRACTION = 0.5
+# A component holding fewer points than this share of 1/K is re-seeded by
+# splitting the largest one (as in split-and-merge EM).
+_STARVED = 0.2
+# Rows used to find starved components and the component to split.
+_SPLIT_ROWS = 10000
 
 
 class _NeuralMixtureModule(nn.Module):
@@ -58,6 +65,26 @@ def _standardise(u):
     std = (u.var(0, unbiased=False) + _EPS).sqrt()
     u_hat = (u - mean) / std
     return u_hat, mean, std, torch.logsumexp(u_hat, 0) - math.log(u.shape[0])
+
+
+def _split_axis(points, n_iter=10):
+    """Centre of ``points`` and the unit axis between their two-means halves.
+
+    The halves start from the sign of the first principal component.
+    """
+    centre = points.mean(0)
+    centred = points - centre
+    _, _, vh = torch.linalg.svd(centred, full_matrices=False)
+    side = centred @ vh[0] > 0
+    for _ in range(n_iter):
+        if side.all() or not side.any():
+            return centre, vh[0]
+        a, b = centred[side].mean(0), centred[~side].mean(0)
+        side = ((centred - a) ** 2).sum(1) < ((centred - b) ** 2).sum(1)
+    if side.all() or not side.any():
+        return centre, vh[0]
+    gap = centred[side].mean(0) - centred[~side].mean(0)
+    return centre, gap / gap.norm().clamp_min(1e-12)
 
 
 class NeuralMixtureEM(BaseDeepClusterer):
@@ -114,11 +141,14 @@ class NeuralMixtureEM(BaseDeepClusterer):
         from the (fixed) responsibilities of the sample to those of one view.
     consistency_weight : float, default=1.0
         Weight of the consistency term. 0 turns it (and augmentation) off.
-    update_weights : bool, default=False
+    update_weights : bool, default=True
         Learn the mixing weights π by a running closed-form M-step (an
         exponential moving average of the batch-mean responsibilities, then one
-        full-data step after training). ``False`` keeps them uniform, which
-        guards against collapse: a learned π lets a shrinking component starve.
+        full-data step after training). They stay uniform for the first half
+        of the epochs, and after each later epoch a component left with under
+        a fifth of its 1/K share of the points is re-seeded by splitting the
+        largest one (see Notes). ``False`` keeps π uniform throughout, which
+        favours clusters of equal size.
     n_init : int, default=1
         Number of training runs from different initialisations; the run with
         the lowest training loss in its last epoch is kept. Runs can end in
@@ -190,6 +220,18 @@ class NeuralMixtureEM(BaseDeepClusterer):
     constant); the M-step loss is :math:`-\\frac{1}{|B|}\\sum_i\\sum_k
     \\gamma_{ik}[\\log\\pi_k + \\log p_k(x_i)]`.
 
+    With ``update_weights=True``, π is uniform for the first half of the epochs
+    (uniform weights favour equal cluster sizes, but learned from the start
+    they let components starve), then follows the M-step
+    :math:`\\pi_k = \\operatorname{mean}_i \\gamma_{ik}`. A class split in two
+    during the warm-up can then merge back and leave a component empty while
+    two other classes share one. So after each epoch with learned weights, a
+    component holding under :math:`0.2/K` of the points (argmax of
+    :math:`\\gamma`, on up to 10,000 training rows) is re-seeded from the
+    largest component, as in split-and-merge EM: the two head rows are tilted
+    apart along the axis between the largest component's two-means halves (in
+    the head's input space) and share its weight.
+
     :meth:`predict_proba` returns the responsibilities :math:`\\gamma`.
     :meth:`score` is the mean per-sample log-likelihood
     :math:`\\log\\sum_k \\pi_k p_k(x)` under the fixed transformation (up to
@@ -233,7 +275,7 @@ class NeuralMixtureEM(BaseDeepClusterer):
         scaler: str | None = "auto",
         consistency: str = "agreement",
         consistency_weight: float = 1.0,
-        update_weights: bool = False,
+        update_weights: bool = True,
         n_init: int = 1,
         batch_size: int = 256,
         learning_rate: float = 1e-3,
@@ -303,7 +345,7 @@ class NeuralMixtureEM(BaseDeepClusterer):
             loss = loss + self.consistency_weight * self._consistency_loss(
                 module, x, gamma
             )
-        if self.update_weights:
+        if self._learning_weights:
             self._step_weights(module, gamma.mean(0))
         return loss
 
@@ -332,6 +374,18 @@ class NeuralMixtureEM(BaseDeepClusterer):
             module.log_weights.copy_((weights / weights.sum()).log())
 
     def _fit_schedule(self, training_set, rng):
+        # π stays uniform during the warm-up; learned from the first epoch, it
+        # lets the components starve one by one.
+        warmup = math.ceil(_WARMUP_FRACTION * self.max_epochs)
+
+        def begin_epoch(epoch):
+            self._learning_weights = self.update_weights and epoch >= warmup
+
+        def end_epoch(epoch):
+            if self._learning_weights:
+                self._split_starved(training_set)
+
+        self._learning_weights = False
         best = None
         for run in range(self.n_init):
             if run > 0:  # a fresh network, drawn from the seeded RNG stream
@@ -343,17 +397,67 @@ class NeuralMixtureEM(BaseDeepClusterer):
                 training_set,
                 epochs=self.max_epochs,
                 early_stopping=False,
+                on_epoch_begin=begin_epoch,
+                on_epoch_end=end_epoch,
             )
             loss = history[-1]["train_loss"]
             if best is None or loss < best[0]:
                 state = {k: v.clone() for k, v in self.module_.state_dict().items()}
                 best = (loss, state, history)
+        del self._learning_weights
         _, state, history = best
         self.module_.load_state_dict(state)
         self.history_["em"] = history
         self.n_iter_ = len(history)
         self._fit_inference_statistics(training_set)
         self.weights_ = self.module_.log_weights.exp().cpu().numpy().astype(np.float64)
+
+    def _split_starved(self, training_set):
+        """Re-seed each starved component by splitting the largest one.
+
+        With learned weights, a class split in two during the warm-up can merge
+        back and leave a component with no points, while two other classes
+        still share one component; the largest component is the likeliest to
+        hold two. A starved component takes half of it: in the head's input
+        space, their two logits are tilted apart along the axis between the
+        component's two-means halves, and its weight is shared between them.
+        """
+        module = self.module_
+        with torch.no_grad():
+            hidden = []
+            for x, _ in training_set.all_batches():
+                hidden.append(torch.relu(module.trunk(x)))
+                if sum(map(len, hidden)) >= _SPLIT_ROWS:
+                    break
+            h = torch.cat(hidden)
+            u = module.head(h)
+            log_p = self._batch_log_density(u) + module.log_weights
+            labels = log_p.argmax(1)
+            share = torch.bincount(labels, minlength=self.n_clusters) / len(h)
+            starved = share < _STARVED / self.n_clusters
+            if not starved.any():
+                return
+            targets = torch.nonzero(starved).flatten().tolist()
+            largest = share.masked_fill(starved, -1).argsort(descending=True).tolist()
+            for k, j in zip(targets, largest, strict=False):
+                if starved[j]:
+                    break
+                members = labels == j
+                centre, axis = _split_axis(h[members])
+                proj = (h[members] - centre) @ axis
+                # Tilt the logits by about one of their standard deviations
+                # per standard deviation along the axis.
+                step = u[members, j].std() / proj.std().clamp_min(1e-12)
+                head = module.head
+                head.weight[k] = head.weight[j] + step * axis
+                head.bias[k] = head.bias[j] - step * (centre @ axis)
+                head.weight[j] -= step * axis
+                head.bias[j] += step * (centre @ axis)
+                weights = module.log_weights.exp()
+                weights[k] = weights[j] = weights[j] / 2
+                module.log_weights.copy_((weights / weights.sum()).log())
+                if self.verbose:
+                    print(f"split component {j}: half of it re-seeds component {k}")
 
     def _fit_inference_statistics(self, training_set):
         """Whole-training-set logit statistics, then one full-data step for π."""

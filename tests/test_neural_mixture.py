@@ -1,5 +1,6 @@
 """NeuralMixtureEM: clustering quality, inference invariants and augmentations."""
 
+import copy
 import math
 
 import numpy as np
@@ -184,13 +185,93 @@ def test_cross_entropy_consistency_loss():
     )
 
 
-def test_uniform_weights_by_default(blobs, fitted):
-    np.testing.assert_allclose(fitted.weights_, 1 / 3)
+class _CountedSteps(NeuralMixtureEM):
+    """Records the epoch of every step of the mixing weights."""
+
+    def _fit_schedule(self, training_set, rng):
+        self.steps_, self._epoch = [], None
+        record = self._train
+
+        def train(name, loss_fn, training_set, **kw):
+            begin = kw["on_epoch_begin"]
+
+            def on_begin(epoch):
+                self._epoch = epoch
+                begin(epoch)
+
+            return record(
+                name, loss_fn, training_set, **{**kw, "on_epoch_begin": on_begin}
+            )
+
+        self._train = train
+        super()._fit_schedule(training_set, rng)
+        del self._train
+
+    def _step_weights(self, module, target, momentum=0.1):
+        self.steps_.append(self._epoch)
+        super()._step_weights(module, target, momentum)
+
+
+@pytest.mark.parametrize("update_weights", [True, False])
+def test_weights_learned_after_the_warm_up(blobs, update_weights):
     X, _ = blobs
-    learned = NeuralMixtureEM(
-        n_clusters=3, update_weights=True, random_state=1, **{**FAST, "max_epochs": 5}
+    est = _CountedSteps(
+        n_clusters=3,
+        update_weights=update_weights,
+        random_state=1,
+        **{**FAST, "max_epochs": 4, "batch_size": 100},
     ).fit(X)
-    assert not np.allclose(learned.weights_, 1 / 3)
+    if update_weights:
+        # Uniform for the first half of the epochs, then one step per batch;
+        # the last step is the full-data one after training.
+        assert est.steps_ == [2, 2, 2, 3, 3, 3, 3]
+        assert not np.allclose(est.weights_, 1 / 3)
+    else:
+        assert est.steps_ == []
+        np.testing.assert_allclose(est.weights_, 1 / 3)
+
+
+def _training_set(est, X):
+    from sknclust._data import TrainingSet
+
+    X = np.asarray(X, dtype=np.float32)
+    return TrainingSet(
+        X, est._offset, est._scale, device="cpu", batch_size=len(X), seed=0
+    )
+
+
+def test_split_reseeds_a_starved_component(blobs, fitted):
+    X, y = blobs
+    est = copy.deepcopy(fitted)
+    training_set = _training_set(est, X)
+    module = est.module_
+    with torch.no_grad():
+        # Component 0 loses its weight: its blob joins another component.
+        module.log_weights.copy_(torch.tensor([1e-9, 0.5, 0.5]).log())
+        starved = est._split_starved
+        rows = training_set.rows(np.arange(len(X)))
+
+        def labels():
+            u = module(rows)[1]
+            return (est._batch_log_density(u) + module.log_weights).argmax(1).numpy()
+
+        before = labels()
+        assert not (before == 0).any()
+        starved(training_set)
+        after = labels()
+    # The component that held two blobs was cut in two, along the blobs.
+    assert adjusted_rand_score(y, before) < 0.7
+    assert adjusted_rand_score(y, after) > 0.95
+    torch.testing.assert_close(module.log_weights.exp().sum(), torch.tensor(1.0))
+
+
+def test_split_leaves_populated_components_alone(blobs, fitted):
+    X, _ = blobs
+    est = copy.deepcopy(fitted)
+    state = {k: v.clone() for k, v in est.module_.state_dict().items()}
+    est._split_starved(_training_set(est, X))
+    for key, value in est.module_.state_dict().items():
+        torch.testing.assert_close(value, state[key])
 
 
 @pytest.mark.parametrize("consistency", ["agreement", "cross_entropy"])
