@@ -440,9 +440,9 @@ class NeuralMixtureEM(BaseDeepClusterer):
             targets = torch.nonzero(starved).flatten().tolist()
             largest = share.masked_fill(starved, -1).argsort(descending=True).tolist()
             for k, j in zip(targets, largest, strict=False):
-                if starved[j]:
-                    break
                 members = labels == j
+                if starved[j] or members.sum() < 2:
+                    break
                 centre, axis = _split_axis(h[members])
                 proj = (h[members] - centre) @ axis
                 # Tilt the logits by about one of their standard deviations
