@@ -21,7 +21,7 @@ _WARMUP_FRACTION = 0.5
 # A component holding fewer points than this share of 1/K is re-seeded by
 # splitting the largest one (as in split-and-merge EM).
 _STARVED = 0.2
-# Rows used to find starved components and the component to split.
+# Rows (evenly spaced) used to find starved components and the one to split.
 _SPLIT_ROWS = 10000
 
 
@@ -424,12 +424,16 @@ class NeuralMixtureEM(BaseDeepClusterer):
         """
         module = self.module_
         with torch.no_grad():
-            hidden = []
-            for x, _ in training_set.all_batches():
-                hidden.append(torch.relu(module.trunk(x)))
-                if sum(map(len, hidden)) >= _SPLIT_ROWS:
-                    break
-            h = torch.cat(hidden)
+            # Evenly spaced rows, not the first ones: data sorted by class
+            # would otherwise show only a few classes.
+            n = training_set.n_samples
+            index = torch.linspace(0, n - 1, min(n, _SPLIT_ROWS)).round().long()
+            h = torch.cat(
+                [
+                    torch.relu(module.trunk(training_set.rows(part)))
+                    for part in index.split(1024)
+                ]
+            )
             u = module.head(h)
             log_p = self._batch_log_density(u) + module.log_weights
             labels = log_p.argmax(1)

@@ -16,10 +16,12 @@ from sknclust.nn._augment import image_augment, tabular_augment
 FAST = dict(hidden_dims=(32,), batch_size=300, max_epochs=60, device="cpu")
 
 
+CENTERS = [(-6, -4), (6, -4), (0, 6)]
+
+
 @pytest.fixture(scope="module")
 def blobs():
-    centers = [(-6, -4), (6, -4), (0, 6)]
-    return make_blobs(n_samples=300, centers=centers, random_state=0)
+    return make_blobs(n_samples=300, centers=CENTERS, random_state=0)
 
 
 @pytest.fixture(scope="module")
@@ -272,6 +274,21 @@ def test_split_leaves_populated_components_alone(blobs, fitted):
     est._split_starved(_training_set(est, X))
     for key, value in est.module_.state_dict().items():
         torch.testing.assert_close(value, state[key])
+
+
+def test_split_check_sees_every_part_of_sorted_data(fitted, monkeypatch):
+    # Rows sorted by blob: the first 300 would all come from one blob.
+    monkeypatch.setattr("sknclust._neural_mixture._SPLIT_ROWS", 300)
+    X, y = make_blobs(n_samples=3000, centers=CENTERS, random_state=1)
+    order = np.argsort(y, kind="stable")
+    training_set = _training_set(fitted, X[order])
+    seen = []
+    rows = training_set.rows
+    training_set.rows = lambda index: seen.append(index) or rows(index)
+    copy.deepcopy(fitted)._split_starved(training_set)
+    index = torch.cat(seen).numpy()
+    assert len(index) == 300 and index[0] == 0 and index[-1] == 2999
+    np.testing.assert_array_equal(np.bincount(y[order][index]), [100, 100, 100])
 
 
 @pytest.mark.parametrize("consistency", ["agreement", "cross_entropy"])
