@@ -78,7 +78,7 @@ def _split_axis(points, n_iter=10):
     side = centred @ vh[0] > 0
     for _ in range(n_iter):
         if side.all() or not side.any():
-            return centre, vh[0]
+            break
         a, b = centred[side].mean(0), centred[~side].mean(0)
         side = ((centred - a) ** 2).sum(1) < ((centred - b) ** 2).sum(1)
     if side.all() or not side.any():
@@ -443,6 +443,7 @@ class NeuralMixtureEM(BaseDeepClusterer):
                 return
             targets = torch.nonzero(starved).flatten().tolist()
             largest = share.masked_fill(starved, -1).argsort(descending=True).tolist()
+            head = module.head
             for k, j in zip(targets, largest, strict=False):
                 members = labels == j
                 if starved[j] or members.sum() < 2:
@@ -452,7 +453,6 @@ class NeuralMixtureEM(BaseDeepClusterer):
                 # Tilt the logits by about one of their standard deviations
                 # per standard deviation along the axis.
                 step = u[members, j].std() / proj.std().clamp_min(1e-12)
-                head = module.head
                 head.weight[k] = head.weight[j] + step * axis
                 head.bias[k] = head.bias[j] - step * (centre @ axis)
                 head.weight[j] -= step * axis
