@@ -21,10 +21,13 @@ ORDER = [
     "benchmark_mnist_augment.md",
     "engine.md",
     "gmvae_digits.md",
+    "gmvae_digits_consistency_1.0.md",
+    "gmvae_digits_consistency_4.0.md",
     "gmvae_usps.md",
     "gmvae_mnist_unsupervised.md",
     "gmvae_mnist_semi.md",
     "neural_mixture_digits.md",
+    "neural_mixture_digits_learned.md",
     "neural_mixture_usps.md",
     "neural_mixture_usps_n_init5.md",
     "neural_mixture_usps_n_init5_heldout.md",
@@ -32,6 +35,7 @@ ORDER = [
     "neural_mixture_usps_uniform_one_run.md",
     "neural_mixture_mnist.md",
     "neural_mixture_mnist_flat.md",
+    "neural_mixture_mnist_mlp.md",
     "projective.md",
 ]
 
@@ -69,7 +73,9 @@ USPS and 12 to 14 on MNIST). On digits all three use the current settings.
 
 NeuralMixtureEM learns its mixing weights by default (`update_weights=True`):
 `neural_mixture_usps`, `neural_mixture_usps_one_run`,
-`neural_mixture_usps_n_init5(_heldout)` and `neural_mixture_mnist` use them.
+`neural_mixture_usps_n_init5(_heldout)`, `neural_mixture_mnist`,
+`neural_mixture_mnist_mlp` and `neural_mixture_digits_learned` (by its
+command) use them.
 `neural_mixture_digits` uses uniform weights, as the registry does for
 digits, and so does `neural_mixture_usps_uniform_one_run` by its command.
 `neural_mixture_mnist_flat` predates learned weights and ran with uniform
