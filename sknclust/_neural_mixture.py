@@ -5,6 +5,7 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
+from sklearn.metrics import normalized_mutual_info_score as nmi
 from sklearn.utils._param_validation import Interval, StrOptions
 from torch import nn
 from torch.nn import functional as F
@@ -87,6 +88,31 @@ def _split_axis(points, n_iter=10):
     return centre, gap / gap.norm().clamp_min(1e-12)
 
 
+def _select_run(runs, verbose=0):
+    """Index of the run to keep among ``(history, state, labels)`` triples.
+
+    With three runs or more, the one whose partition agrees most (mean NMI)
+    with the others: runs that split one class and merge two others disagree
+    with each other in different ways, while good runs agree. The final loss
+    decides ties and the choice between two runs.
+    """
+    losses = np.array([history[-1]["train_loss"] for history, _, _ in runs])
+    if len(runs) < 3:
+        return int(np.argmin(losses))
+    labels = [run[2] for run in runs]
+    agreement = np.array(
+        [
+            np.mean([nmi(a, b) for j, b in enumerate(labels) if j != i])
+            for i, a in enumerate(labels)
+        ]
+    )
+    # Lexicographic: highest agreement, then lowest loss.
+    kept = int(np.lexsort((losses, -agreement.round(6)))[0])
+    if verbose:
+        print(f"kept run {kept}: agreement {np.round(agreement, 3).tolist()}")
+    return kept
+
+
 class NeuralMixtureEM(BaseDeepClusterer):
     """Neural mixture model trained end to end by batch-wise EM (experimental).
 
@@ -150,10 +176,13 @@ class NeuralMixtureEM(BaseDeepClusterer):
         largest one (see Notes). ``False`` keeps π uniform throughout, which
         favours clusters of equal size.
     n_init : int, default=1
-        Number of training runs from different initialisations; the run with
-        the lowest training loss in its last epoch is kept. Runs can end in
-        different partitions (two classes sharing a component), and a lower
-        loss marked the better ones on digits.
+        Number of training runs from different initialisations. Runs can end
+        in different partitions (two classes sharing a component while
+        another class is split), and such runs disagree with each other. With
+        three runs or more, the run kept is the one whose partition of the
+        check rows (see Notes) agrees most with the others' (mean normalised
+        mutual information), the lower final loss breaking ties; with two,
+        the one with the lower training loss in its last epoch.
     batch_size : int, default=256
         Mini-batch size. Logits are standardised over each batch, so batches
         should be large; a ragged last batch is dropped when full ones exist.
@@ -227,7 +256,8 @@ class NeuralMixtureEM(BaseDeepClusterer):
     during the warm-up can then merge back and leave a component empty while
     two other classes share one. So after each epoch with learned weights, a
     component holding under :math:`0.2/K` of the points (argmax of
-    :math:`\\gamma`, on up to 10,000 training rows) is re-seeded from the
+    :math:`\\gamma`, on up to 10,000 evenly spaced training rows, the
+    check rows) is re-seeded from the
     largest component, as in split-and-merge EM: the two head rows are tilted
     apart along the axis between the largest component's two-means halves (in
     the head's input space) and share its weight.
@@ -386,7 +416,7 @@ class NeuralMixtureEM(BaseDeepClusterer):
                 self._split_starved(training_set)
 
         self._learning_weights = False
-        best = None
+        runs = []
         for run in range(self.n_init):
             if run > 0:  # a fresh network, drawn from the seeded RNG stream
                 module = self._build_module(self.n_features_in_)
@@ -400,17 +430,36 @@ class NeuralMixtureEM(BaseDeepClusterer):
                 on_epoch_begin=begin_epoch,
                 on_epoch_end=end_epoch,
             )
-            loss = history[-1]["train_loss"]
-            if best is None or loss < best[0]:
-                state = {k: v.clone() for k, v in self.module_.state_dict().items()}
-                best = (loss, state, history)
+            state = {k: v.clone() for k, v in self.module_.state_dict().items()}
+            labels = self._check_rows(training_set)[2].cpu().numpy()
+            runs.append((history, state, labels))
         del self._learning_weights
-        _, state, history = best
+        history, state, _ = runs[_select_run(runs, self.verbose)]
         self.module_.load_state_dict(state)
         self.history_["em"] = history
         self.n_iter_ = len(history)
         self._fit_inference_statistics(training_set)
         self.weights_ = self.module_.log_weights.exp().cpu().numpy().astype(np.float64)
+
+    def _check_rows(self, training_set):
+        """Head inputs, logits and hard assignments on evenly spaced rows.
+
+        Evenly spaced rows rather than the first ones: data sorted by class
+        would otherwise show only a few classes.
+        """
+        module = self.module_
+        with torch.no_grad():
+            n = training_set.n_samples
+            index = torch.linspace(0, n - 1, min(n, _SPLIT_ROWS)).round().long()
+            h = torch.cat(
+                [
+                    torch.relu(module.trunk(training_set.rows(part)))
+                    for part in index.split(1024)
+                ]
+            )
+            u = module.head(h)
+            log_p = self._batch_log_density(u) + module.log_weights
+            return h, u, log_p.argmax(1)
 
     def _split_starved(self, training_set):
         """Re-seed each starved component by splitting the largest one.
@@ -423,20 +472,8 @@ class NeuralMixtureEM(BaseDeepClusterer):
         component's two-means halves, and its weight is shared between them.
         """
         module = self.module_
+        h, u, labels = self._check_rows(training_set)
         with torch.no_grad():
-            # Evenly spaced rows, not the first ones: data sorted by class
-            # would otherwise show only a few classes.
-            n = training_set.n_samples
-            index = torch.linspace(0, n - 1, min(n, _SPLIT_ROWS)).round().long()
-            h = torch.cat(
-                [
-                    torch.relu(module.trunk(training_set.rows(part)))
-                    for part in index.split(1024)
-                ]
-            )
-            u = module.head(h)
-            log_p = self._batch_log_density(u) + module.log_weights
-            labels = log_p.argmax(1)
             share = torch.bincount(labels, minlength=self.n_clusters) / len(h)
             starved = share < _STARVED / self.n_clusters
             if not starved.any():

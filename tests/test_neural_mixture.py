@@ -301,7 +301,8 @@ def test_consistency_forms_differ(blobs, consistency):
 
 
 class _ScriptedRuns(NeuralMixtureEM):
-    """Training runs that only stamp the network and report a set loss."""
+    """Training runs that only stamp the network and report a set loss and
+    a set partition of the check rows (the same one unless overridden)."""
 
     losses = (3.0, 1.0, 2.0)
 
@@ -314,8 +315,15 @@ class _ScriptedRuns(NeuralMixtureEM):
         self.history_[name] = history
         return history
 
+    def _check_rows(self, training_set):
+        h, u, _ = super()._check_rows(training_set)
+        return h, u, self._partition(len(self.stamps_) - 1, len(h))
 
-def test_n_init_keeps_the_lowest_loss(blobs):
+    def _partition(self, run, n):
+        return torch.arange(n) % 3
+
+
+def test_n_init_keeps_the_lowest_loss_when_runs_agree(blobs):
     X, _ = blobs
     model = _ScriptedRuns(n_clusters=3, n_init=3, random_state=0, **FAST).fit(X)
     assert model.stamps_ == [0, 1, 2]
@@ -323,6 +331,31 @@ def test_n_init_keeps_the_lowest_loss(blobs):
     np.testing.assert_array_equal(model.module_.head.bias.detach().numpy(), 1.0)
     assert model.history_["em"] == [{"epoch": 1, "train_loss": 1.0}]
     assert model.n_iter_ == 1
+
+
+class _ScriptedPartitions(_ScriptedRuns):
+    losses = (1.0, 2.0, 3.0, 2.5)
+
+    def _partition(self, run, n):
+        truth = torch.arange(n) % 3
+        if run == 0:  # merges groups 0 and 1, splits group 2
+            return torch.where(truth == 2, torch.arange(n) % 2 + 1, 0)
+        return (truth + run) % 3  # the same groups under other names
+
+
+def test_n_init_keeps_the_run_the_others_agree_with(blobs):
+    X, _ = blobs
+    model = _ScriptedPartitions(n_clusters=3, n_init=4, random_state=0, **FAST).fit(X)
+    # Run 0 has the lowest loss but a partition no other run shares; runs 1
+    # to 3 agree, and of those run 1 has the lowest loss.
+    np.testing.assert_array_equal(model.module_.head.bias.detach().numpy(), 1.0)
+    assert model.history_["em"] == [{"epoch": 1, "train_loss": 2.0}]
+
+
+def test_n_init_two_runs_keep_the_lower_loss(blobs):
+    X, _ = blobs
+    model = _ScriptedPartitions(n_clusters=3, n_init=2, random_state=0, **FAST).fit(X)
+    np.testing.assert_array_equal(model.module_.head.bias.detach().numpy(), 0.0)
 
 
 def test_n_init_real_runs(blobs):
