@@ -88,16 +88,17 @@ def _split_axis(points, n_iter=10):
     return centre, gap / gap.norm().clamp_min(1e-12)
 
 
-def _select_run(runs, verbose=0):
+def _select_run(runs, selection, verbose=0):
     """Index of the run to keep among ``(history, state, labels)`` triples.
 
-    With three runs or more, the one whose partition agrees most (mean NMI)
-    with the others: runs that split one class and merge two others disagree
-    with each other in different ways, while good runs agree. The final loss
-    decides ties and the choice between two runs.
+    ``"agreement"``: with three runs or more, the one whose partition agrees
+    most (mean NMI) with the others, since runs that split one class and
+    merge two others disagree with each other in different ways while good
+    runs agree. The final loss decides ties, the choice between two runs and
+    everything under ``"loss"``.
     """
     losses = np.array([history[-1]["train_loss"] for history, _, _ in runs])
-    if len(runs) < 3:
+    if selection == "loss" or len(runs) < 3:
         return int(np.argmin(losses))
     labels = [run[2] for run in runs]
     agreement = np.array(
@@ -176,13 +177,17 @@ class NeuralMixtureEM(BaseDeepClusterer):
         largest one (see Notes). ``False`` keeps π uniform throughout, which
         favours clusters of equal size.
     n_init : int, default=1
-        Number of training runs from different initialisations. Runs can end
-        in different partitions (two classes sharing a component while
-        another class is split), and such runs disagree with each other. With
-        three runs or more, the run kept is the one whose partition of the
-        check rows (see Notes) agrees most with the others' (mean normalised
-        mutual information), the lower final loss breaking ties; with two,
-        the one with the lower training loss in its last epoch.
+        Number of training runs from different initialisations; one of them
+        is kept (see ``run_selection``).
+    run_selection : {"agreement", "loss"}, default="agreement"
+        How the run to keep is chosen when ``n_init > 1``. Runs can end in
+        different partitions (two classes sharing a component while another
+        class is split), and such runs disagree with each other.
+        ``"agreement"``: with three runs or more, the run whose partition of
+        the check rows (see Notes) agrees most with the others' (mean
+        normalised mutual information), the lower final loss breaking ties;
+        with two runs, as ``"loss"``. ``"loss"``: the run with the lowest
+        training loss in its last epoch.
     batch_size : int, default=256
         Mini-batch size. Logits are standardised over each batch, so batches
         should be large; a ragged last batch is dropped when full ones exist.
@@ -289,6 +294,7 @@ class NeuralMixtureEM(BaseDeepClusterer):
         "consistency_weight": [Interval(Real, 0, None, closed="left")],
         "update_weights": ["boolean"],
         "n_init": [Interval(Integral, 1, None, closed="left")],
+        "run_selection": [StrOptions({"agreement", "loss"})],
     }
 
     _drop_last = True
@@ -307,6 +313,7 @@ class NeuralMixtureEM(BaseDeepClusterer):
         consistency_weight: float = 1.0,
         update_weights: bool = True,
         n_init: int = 1,
+        run_selection: str = "agreement",
         batch_size: int = 256,
         learning_rate: float = 1e-3,
         lr_schedule: str = "cosine",
@@ -335,6 +342,7 @@ class NeuralMixtureEM(BaseDeepClusterer):
         self.consistency_weight = consistency_weight
         self.update_weights = update_weights
         self.n_init = n_init
+        self.run_selection = run_selection
 
     def _embedding_size(self):
         return self.embedding_dim or 32
@@ -434,7 +442,7 @@ class NeuralMixtureEM(BaseDeepClusterer):
             labels = self._check_rows(training_set)[2].cpu().numpy()
             runs.append((history, state, labels))
         del self._learning_weights
-        history, state, _ = runs[_select_run(runs, self.verbose)]
+        history, state, _ = runs[_select_run(runs, self.run_selection, self.verbose)]
         self.module_.load_state_dict(state)
         self.history_["em"] = history
         self.n_iter_ = len(history)

@@ -352,6 +352,15 @@ def test_n_init_keeps_the_run_the_others_agree_with(blobs):
     assert model.history_["em"] == [{"epoch": 1, "train_loss": 2.0}]
 
 
+def test_run_selection_loss_keeps_the_lowest_loss(blobs):
+    X, _ = blobs
+    model = _ScriptedPartitions(
+        n_clusters=3, n_init=4, run_selection="loss", random_state=0, **FAST
+    ).fit(X)
+    np.testing.assert_array_equal(model.module_.head.bias.detach().numpy(), 0.0)
+    assert model.history_["em"] == [{"epoch": 1, "train_loss": 1.0}]
+
+
 def test_n_init_two_runs_keep_the_lower_loss(blobs):
     X, _ = blobs
     model = _ScriptedPartitions(n_clusters=3, n_init=2, random_state=0, **FAST).fit(X)
