@@ -203,18 +203,13 @@ _GMVAE_PARAMS: dict[str, dict[str, Any]] = {
 # with image views (digits as 8x8 images too: 0.87-0.90 against 0.54-0.63 for
 # the MLP with tabular views, exploratory runs) and a consistency weight of 3
 # (better than 1 on digits and USPS; 10 let a component starve on USPS).
-# Several runs per fit, keeping the lowest loss, where the time allows (digits
-# with uniform weights: 0.861 with one run, 0.875 with three, 0.881 with
-# five); on MNIST one run already takes about 16 of the 20 minutes allowed.
-# digits has balanced classes, which uniform weights assume; learned ones
-# gave better single runs there, but the lowest loss of five runs then
-# picked a merged partition on seed 1 (0.861 ± 0.055, against 0.881 ± 0.030).
-# USPS with learned weights, seeds 0 to 2: 0.856 with one run, 0.879 with
-# three, 0.925 with five; held-out seeds 3 and 4 with five: 0.809, 0.842.
+# Five runs a fit where the time allows, keeping the run the others agree
+# with (run_selection="agreement"): digits 0.887 ± 0.011 (0.861 ± 0.055 with
+# the lowest loss, 0.881 ± 0.030 with uniform weights and the lowest loss);
+# USPS seeds 0-4 0.918 ± 0.062 (0.885 with the lowest loss).
 _NEURAL_MIXTURE_PARAMS: dict[str, dict[str, Any]] = {
     "digits": {
         "image_shape": (1, 8, 8),
-        "update_weights": False,
         "consistency_weight": 3.0,
         "max_epochs": 50,
         "n_init": 5,
