@@ -26,8 +26,12 @@ ORDER = [
     "gmvae_usps.md",
     "gmvae_mnist_unsupervised.md",
     "gmvae_mnist_semi.md",
+    "neural_mixture_digits_agreement.md",
+    "selection_digits.md",
     "neural_mixture_digits.md",
     "neural_mixture_digits_learned.md",
+    "neural_mixture_usps_consensus.md",
+    "selection_usps.md",
     "neural_mixture_usps.md",
     "neural_mixture_usps_n_init5.md",
     "neural_mixture_usps_n_init5_heldout.md",
@@ -71,18 +75,21 @@ pretrain_epochs=50 --param max_epochs=20` on USPS, `--param augment=False
 have `"alternating"` with the current settings (a fit takes 8.5 minutes on
 USPS and 12 to 14 on MNIST). On digits all three use the current settings.
 
-NeuralMixtureEM learns its mixing weights by default (`update_weights=True`):
-`neural_mixture_usps`, `neural_mixture_usps_one_run`,
-`neural_mixture_usps_n_init5(_heldout)`, `neural_mixture_mnist`,
-`neural_mixture_mnist_mlp` and `neural_mixture_digits_learned` (by its
-command) use them.
-`neural_mixture_digits` uses uniform weights, as the registry does for
-digits, and so does `neural_mixture_usps_uniform_one_run` by its command.
-`neural_mixture_mnist_flat` predates learned weights and ran with uniform
-ones; `--param update_weights=False` restores its settings. On USPS the
-registry now runs five training runs a fit: `neural_mixture_usps_n_init5`
-has the current settings, and `neural_mixture_usps` (both formulations)
-ran with three (`--param n_init=3`).
+NeuralMixtureEM learns its mixing weights (`update_weights=True`) and, of
+several runs a fit, keeps the one the other runs agree with most
+(`run_selection="agreement"`); the registry runs five runs a fit on digits
+and USPS. `neural_mixture_digits_agreement` and
+`neural_mixture_usps_consensus` have the current settings. Sections run
+before the agreement rule kept the run with the lowest loss; add
+`--param run_selection=loss` to their commands to restore them:
+`neural_mixture_digits_learned`, `neural_mixture_usps_n_init5(_heldout)`,
+`neural_mixture_usps` (also `--param n_init=3`) and `neural_mixture_digits`
+(also `--param update_weights=False`: it ran with uniform weights, as the
+registry then set for digits). The one-run sections do not depend on the
+rule: `neural_mixture_usps_one_run`, `neural_mixture_usps_uniform_one_run`
+(uniform weights by its command), `neural_mixture_mnist` and
+`neural_mixture_mnist_mlp`. `neural_mixture_mnist_flat` predates learned
+weights; `--param update_weights=False` restores it.
 """
 
 

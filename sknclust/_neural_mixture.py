@@ -22,7 +22,8 @@ _WARMUP_FRACTION = 0.5
 # A component holding fewer points than this share of 1/K is re-seeded by
 # splitting the largest one (as in split-and-merge EM).
 _STARVED = 0.2
-# Rows (evenly spaced) used to find starved components and the one to split.
+# Check rows (evenly spaced): where starved components, the component to
+# split and the agreement between runs are measured.
 _SPLIT_ROWS = 10000
 
 
