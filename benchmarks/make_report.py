@@ -38,6 +38,7 @@ ORDER = [
     "neural_mixture_usps_one_run.md",
     "neural_mixture_usps_uniform_one_run.md",
     "neural_mixture_mnist.md",
+    "neural_mixture_mnist_n_init3.md",
     "neural_mixture_mnist_flat.md",
     "neural_mixture_mnist_mlp.md",
     "projective.md",
@@ -79,7 +80,9 @@ NeuralMixtureEM learns its mixing weights (`update_weights=True`) and, of
 several runs a fit, keeps the one the other runs agree with most
 (`run_selection="agreement"`); the registry runs five runs a fit on digits
 and USPS. `neural_mixture_digits_agreement` and
-`neural_mixture_usps_consensus` have the current settings. Sections run
+`neural_mixture_usps_consensus` have the current settings, and so does
+`neural_mixture_mnist_n_init3` with the three shorter runs its command
+sets. Sections run
 before the agreement rule kept the run with the lowest loss; add
 `--param run_selection=loss` to their commands to restore them:
 `neural_mixture_digits_learned`, `neural_mixture_usps_n_init5(_heldout)`,
