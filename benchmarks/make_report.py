@@ -24,6 +24,7 @@ ORDER = [
     "gmvae_digits_consistency_1.0.md",
     "gmvae_digits_consistency_4.0.md",
     "gmvae_usps.md",
+    "gmvae_usps_consistency_4.0.md",
     "gmvae_mnist_unsupervised.md",
     "gmvae_mnist_semi.md",
     "neural_mixture_digits_agreement.md",
@@ -93,6 +94,15 @@ rule: `neural_mixture_usps_one_run`, `neural_mixture_usps_uniform_one_run`
 (uniform weights by its command), `neural_mixture_mnist` and
 `neural_mixture_mnist_mlp`. `neural_mixture_mnist_flat` predates learned
 weights; `--param update_weights=False` restores it.
+
+GMVAEClustering on digits and USPS uses the consistency term with image
+views and the MLP (`architecture="mlp"`, `consistency_weight=4.0`, and
+`image_shape` (1, 8, 8) or (1, 16, 16)). `gmvae_digits_consistency_4.0` and
+`gmvae_usps_consistency_4.0` have these settings; `gmvae_digits` and
+`gmvae_usps` predate them, and `--param consistency_weight=0 --param
+image_shape=None --param architecture=auto` restores them.
+`gmvae_digits_consistency_1.0` differs from the current settings by its
+weight.
 """
 
 
