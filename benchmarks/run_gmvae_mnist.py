@@ -37,6 +37,7 @@ from sklearn.neighbors import KNeighborsClassifier
 from sknclust import GMVAEClustering
 from sknclust._benchmark import format_markdown_table, machine_description
 from sknclust._registry import ESTIMATORS
+from sknclust.cli import parse_param
 from sknclust.datasets import load_mnist
 from sknclust.metrics import clustering_accuracy
 from sknclust.metrics._clustering import best_matching
@@ -235,7 +236,21 @@ def main(argv=None):
     )
     parser.add_argument("--output-dir", default="benchmarks/results")
     parser.add_argument("--max-epochs", type=int, default=None, help="smoke tests")
+    parser.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        type=parse_param,
+        metavar="KEY=VALUE",
+        help="override one of the settings of both tasks (repeatable)",
+    )
+    parser.add_argument(
+        "--report-name",
+        default="gmvae_mnist",
+        help="stem of the report files: <name>_unsupervised.md, <name>_semi.md",
+    )
     args = parser.parse_args(argv)
+    PARAMS.update(dict(args.param))
     if args.max_epochs is not None:
         PARAMS["max_epochs"] = SEMI_PARAMS["max_epochs"] = args.max_epochs
     if args.threads:
@@ -245,11 +260,11 @@ def main(argv=None):
     X, y, split = bunch.data, bunch.target, bunch.split
     out = Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    figure = out / "gmvae_mnist_samples.png"
+    figure = out / f"{args.report_name}_samples.png"
 
     def save(task, text):
         # After every seed, so a run stopped early keeps what it measured.
-        (out / f"gmvae_mnist_{task}.md").write_text(text + "\n")
+        (out / f"{args.report_name}_{task}.md").write_text(text + "\n")
         print(text, flush=True)
 
     if "unsupervised" in args.tasks:
