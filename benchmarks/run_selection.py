@@ -1,17 +1,21 @@
-"""NeuralMixtureEM with several runs a fit: which run each selection rule keeps.
+"""Several runs a fit: which run each selection rule keeps.
 
-For every seed, one fit with the registry's settings for the dataset (plus any
-``--param``) records, for each of its ``n_init`` training runs, the final
-training loss, the run's agreement with the other runs (mean NMI of their
-partitions of the check rows) and the run's accuracy on those rows (ACC of
-the argmax of the batch-standardised posterior, before the inference
-statistics are stored). The report gives the accuracy of the run that
-``run_selection="loss"`` keeps, of the one ``"agreement"`` keeps, the mean
-over runs and the best run.
+For every seed, one fit of the estimator with the registry's settings for the
+dataset (plus any ``--param``) records, for each of its ``n_init`` training
+runs, the final training loss, the run's agreement with the other runs (mean
+NMI of their partitions of the check rows) and the run's accuracy on those
+rows (ACC of the partition the agreement is measured on: for
+NeuralMixtureEM, the batch-standardised posterior before the inference
+statistics are stored; for GMVAEClustering, the argmax of q(y|x)). The
+report gives the accuracy of the run that ``run_selection="loss"`` keeps, of
+the one ``"agreement"`` keeps, the mean over runs and the best run.
 
-Writes ``benchmarks/results/selection_<dataset>.md``.
+Writes ``benchmarks/results/selection_<dataset>.md`` (NeuralMixtureEM) or
+``selection_gmvae_<dataset>.md`` (GMVAEClustering).
 
     python benchmarks/run_selection.py --dataset usps --seeds 0 1 2 3 4 --threads 1
+    python benchmarks/run_selection.py --estimator GMVAEClustering --dataset digits \
+        --param n_init=5 --seeds 0 1 2 3 4 --threads 1
 """
 
 import argparse
@@ -22,55 +26,59 @@ from pathlib import Path
 import numpy as np
 import torch
 
-import sknclust._neural_mixture as neural_mixture
-from sknclust import NeuralMixtureEM
+import sknclust._runs as runs_module
+from sknclust import GMVAEClustering, NeuralMixtureEM
 from sknclust._benchmark import format_markdown_table, load_dataset, machine_description
-from sknclust._registry import _NEURAL_MIXTURE_PARAMS
+from sknclust._registry import _GMVAE_PARAMS, _NEURAL_MIXTURE_PARAMS
 from sknclust.cli import parse_param
 from sknclust.metrics import clustering_accuracy
 
 RESULTS = Path(__file__).parent / "results"
+ESTIMATORS = {
+    "NeuralMixtureEM": (NeuralMixtureEM, _NEURAL_MIXTURE_PARAMS, "selection"),
+    "GMVAEClustering": (GMVAEClustering, _GMVAE_PARAMS, "selection_gmvae"),
+}
 
 
-def _check_index(n_samples):
-    """The rows NeuralMixtureEM checks: evenly spaced, at most its limit."""
-    count = min(n_samples, neural_mixture._SPLIT_ROWS)
-    return torch.linspace(0, n_samples - 1, count).round().long().numpy()
-
-
-def inspect_fit(X, y, seed, params):
+def inspect_fit(estimator, X, y, seed, params):
     """Per-run loss, agreement and ACC of one fit, and the runs each rule keeps."""
     captured = []
-    select = neural_mixture._select_run
+    select = runs_module.select_run
 
-    def spy(runs, selection, verbose=0):
-        captured.append(runs)
-        return select(runs, selection, verbose)
+    def spy(losses, partitions, selection, verbose=0):
+        captured.append((losses, partitions))
+        return select(losses, partitions, selection, verbose)
 
-    neural_mixture._select_run = spy
+    runs_module.select_run = spy
     try:
-        NeuralMixtureEM(random_state=seed, **params).fit(X)
+        estimator(random_state=seed, **params).fit(X)
     finally:
-        neural_mixture._select_run = select
-    runs = captured[-1]
-    y_check = y[_check_index(len(X))]
-    rows = []
-    for i, (history, _, labels) in enumerate(runs):
-        others = [r[2] for j, r in enumerate(runs) if j != i]
-        rows.append(
-            {
-                "run": i,
-                "loss": history[-1]["train_loss"],
-                "agreement": np.mean([neural_mixture.nmi(labels, o) for o in others]),
-                "acc": clustering_accuracy(y_check, labels),
-            }
-        )
-    kept = {rule: select(runs, rule) for rule in ("loss", "agreement")}
+        runs_module.select_run = select
+    losses, partitions = captured[-1]
+    y_check = y[runs_module.check_index(len(X)).numpy()]
+    agreement = runs_module.agreements(partitions)
+    rows = [
+        {
+            "run": i,
+            "loss": losses[i],
+            "agreement": agreement[i],
+            "acc": clustering_accuracy(y_check, labels),
+        }
+        for i, labels in enumerate(partitions)
+    ]
+    kept = {rule: select(losses, partitions, rule) for rule in ("loss", "agreement")}
     return rows, kept
+
+
+PARTITION = {
+    "NeuralMixtureEM": "the batch-standardised posterior",
+    "GMVAEClustering": "the argmax of q(y|x)",
+}
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--estimator", default="NeuralMixtureEM", choices=ESTIMATORS)
     parser.add_argument(
         "--dataset", default="usps", choices=["digits", "usps", "mnist"]
     )
@@ -83,9 +91,10 @@ def main(argv=None):
     if args.threads:
         torch.set_num_threads(args.threads)
     data = load_dataset(args.dataset, args.data_dir)
+    estimator, registry, stem = ESTIMATORS[args.estimator]
     params = {
         "n_clusters": len(np.unique(data.y)),
-        **_NEURAL_MIXTURE_PARAMS[args.dataset],
+        **registry[args.dataset],
         **dict(parse_param(p) for p in args.param),
     }
     if params.get("n_init", 1) < 3:
@@ -93,7 +102,7 @@ def main(argv=None):
 
     table, picks = [], {"loss": [], "agreement": [], "mean": [], "best": []}
     for seed in args.seeds:
-        rows, kept = inspect_fit(data.X, data.y, seed, params)
+        rows, kept = inspect_fit(estimator, data.X, data.y, seed, params)
         accs = [r["acc"] for r in rows]
         for rule in ("loss", "agreement"):
             picks[rule].append(accs[kept[rule]])
@@ -124,7 +133,7 @@ def main(argv=None):
     ]
     command = "python benchmarks/run_selection.py " + " ".join(sys.argv[1:])
     lines = [
-        f"# NeuralMixtureEM run selection: {args.dataset}",
+        f"# {args.estimator} run selection: {args.dataset}",
         "",
         f"- command: `{command.strip()}`",
         f"- machine: {machine_description()}",
@@ -132,7 +141,7 @@ def main(argv=None):
         f"- settings: {', '.join(f'`{k}={v}`' for k, v in params.items())}",
         "",
         "ACC is on the check rows (all rows up to 10,000, evenly spaced above), "
-        "from the batch-standardised posterior at the end of each run.",
+        f"from {PARTITION[args.estimator]} at the end of each run.",
         "",
         format_markdown_table(["ACC of", "mean ± std over seeds", "per seed"], summary),
         "",
@@ -143,7 +152,7 @@ def main(argv=None):
             table,
         ),
     ]
-    output = args.output or RESULTS / f"selection_{args.dataset}.md"
+    output = args.output or RESULTS / f"{stem}_{args.dataset}.md"
     output.write_text("\n".join(lines) + "\n")
     print(f"wrote {output}")
 

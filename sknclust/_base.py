@@ -28,6 +28,7 @@ from sklearn.utils import ClassifierTags, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from sknclust import _runs
 from sknclust._data import (
     SCALERS,
     TrainingSet,
@@ -340,6 +341,46 @@ class BaseDeepClusterer(
         self.history_[name] = history
         self.module_.eval()
         return history
+
+    def _train_runs(self, name, train_run, training_set, partition=None):
+        """Train ``self.n_init`` networks with ``train_run()``; keep one.
+
+        For estimators with ``n_init`` and ``run_selection`` parameters. Each
+        run after the first starts from a fresh network drawn from the seeded
+        RNG stream; ``train_run`` trains ``self.module_`` and returns its
+        history. ``partition(training_set)`` gives a run's labels of the check
+        rows (by default the argmax of :meth:`_cluster_scores`), from which
+        :func:`~sknclust._runs.select_run` measures agreement. The kept run's
+        network and history (under ``name``) stay; its history is returned.
+        """
+        partition = partition or self._check_partition
+        runs = []
+        for run in range(self.n_init):
+            if run > 0:
+                self.module_ = self._build_module(self.n_features_in_).to(self.device_)
+            history = train_run()
+            state = {k: v.clone() for k, v in self.module_.state_dict().items()}
+            runs.append((history, state, partition(training_set)))
+        kept = _runs.select_run(
+            [history[-1]["train_loss"] for history, _, _ in runs],
+            [labels for _, _, labels in runs],
+            self.run_selection,
+            self.verbose,
+        )
+        history, state, _ = runs[kept]
+        self.module_.load_state_dict(state)
+        self.history_[name] = history
+        return history
+
+    def _check_partition(self, training_set):
+        """Labels of the check rows: the argmax of :meth:`_cluster_scores`."""
+        index = _runs.check_index(training_set.n_samples)
+        with torch.no_grad():
+            labels = [
+                self._cluster_scores(self.module_, training_set.rows(part)).argmax(1)
+                for part in index.split(1024)
+            ]
+        return torch.cat(labels).cpu().numpy()
 
     # ------------------------------------------------------------- inference
     def _inference(self, X, fn, *, scaled=True):

@@ -11,6 +11,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from sknclust._base import BaseDeepClusterer, torch_seed
+from sknclust._runs import RUN_PARAMETER_CONSTRAINTS
 from sknclust.nn import ConvDecoder, ConvEncoder, mlp
 
 # Width of the features a convolutional encoder hands to q(z|x,y) with images.
@@ -182,6 +183,16 @@ class GMVAEClustering(BaseDeepClusterer):
         no progress.
     n_iter_no_change : int, default=10
         Training stops after this many epochs without progress.
+    n_init : int, default=1
+        Number of training runs from different initialisations; one of them
+        is kept (see ``run_selection``).
+    run_selection : {"agreement", "loss"}, default="agreement"
+        How the run to keep is chosen when ``n_init > 1``. ``"agreement"``:
+        with three runs or more, the run whose partition of up to 10,000
+        evenly spaced training rows agrees most with the other runs'
+        (mean normalised mutual information), the lower final loss breaking
+        ties; with two runs, as ``"loss"``. ``"loss"``: the run with the
+        lowest training loss in its last epoch.
     device : str, default="auto"
         ``"auto"`` (CUDA, then MPS, then CPU), ``"cpu"``, ``"cuda"``, ``"cuda:N"``
         or ``"mps"``.
@@ -206,9 +217,10 @@ class GMVAEClustering(BaseDeepClusterer):
     temperature_ : float
         Gumbel-softmax temperature of the last epoch.
     n_iter_ : int
-        Epochs run.
+        Epochs run (by the kept run when ``n_init > 1``).
     history_ : dict of list of dict
-        Per-epoch training loss and duration, under ``"train"``.
+        Per-epoch training loss and duration of the kept run, under
+        ``"train"``.
     device_ : str
         Device the network lives on.
     n_features_in_ : int
@@ -270,6 +282,7 @@ class GMVAEClustering(BaseDeepClusterer):
         "temperature_decay": [Interval(Real, 0, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        **RUN_PARAMETER_CONSTRAINTS,
     }
 
     def __init__(
@@ -298,6 +311,8 @@ class GMVAEClustering(BaseDeepClusterer):
         max_epochs: int = 100,
         tol: float = 1e-4,
         n_iter_no_change: int = 10,
+        n_init: int = 1,
+        run_selection: str = "agreement",
         device: str = "auto",
         random_state=None,
         verbose: int = 0,
@@ -327,6 +342,8 @@ class GMVAEClustering(BaseDeepClusterer):
         self.consistency_threshold = consistency_threshold
         self.tol = tol
         self.n_iter_no_change = n_iter_no_change
+        self.n_init = n_init
+        self.run_selection = run_selection
         self.initial_temperature = initial_temperature
         self.min_temperature = min_temperature
         self.temperature_decay = temperature_decay
@@ -394,14 +411,19 @@ class GMVAEClustering(BaseDeepClusterer):
         def anneal(epoch):
             self._tau_now = self.temperature(epoch)
 
-        try:
-            history = self._train(
+        def train_run():
+            return self._train(
                 "train",
                 self._loss,
                 training_set,
                 epochs=self.max_epochs,
                 on_epoch_begin=anneal,
             )
+
+        try:
+            history = self._train_runs("train", train_run, training_set)
+            # The temperature of the kept run's last epoch.
+            anneal(len(history) - 1)
         finally:
             del self._y_codes, self._labelled
             self.__dict__.pop("_rows", None)

@@ -1,16 +1,16 @@
 """NeuralMixtureEM: a mixture whose component densities are network outputs."""
 
 import math
-from numbers import Integral, Real
+from numbers import Real
 
 import numpy as np
 import torch
-from sklearn.metrics import normalized_mutual_info_score as nmi
 from sklearn.utils._param_validation import Interval, StrOptions
 from torch import nn
 from torch.nn import functional as F
 
 from sknclust._base import BaseDeepClusterer
+from sknclust._runs import CHECK_ROWS, RUN_PARAMETER_CONSTRAINTS, check_index
 from sknclust.nn import ConvEncoder, mlp
 
 # Variance floor of the per-neuron standardisation, as in BatchNorm.
@@ -24,7 +24,7 @@ _WARMUP_FRACTION = 0.5
 _STARVED = 0.2
 # Check rows (evenly spaced): where starved components, the component to
 # split and the agreement between runs are measured.
-_SPLIT_ROWS = 10000
+_SPLIT_ROWS = CHECK_ROWS
 
 
 class _NeuralMixtureModule(nn.Module):
@@ -87,32 +87,6 @@ def _split_axis(points, n_iter=10):
         return centre, vh[0]
     gap = centred[side].mean(0) - centred[~side].mean(0)
     return centre, gap / gap.norm().clamp_min(1e-12)
-
-
-def _select_run(runs, selection, verbose=0):
-    """Index of the run to keep among ``(history, state, labels)`` triples.
-
-    ``"agreement"``: with three runs or more, the one whose partition agrees
-    most (mean NMI) with the others, since runs that split one class and
-    merge two others disagree with each other in different ways while good
-    runs agree. The final loss decides ties, the choice between two runs and
-    everything under ``"loss"``.
-    """
-    losses = np.array([history[-1]["train_loss"] for history, _, _ in runs])
-    if selection == "loss" or len(runs) < 3:
-        return int(np.argmin(losses))
-    labels = [run[2] for run in runs]
-    agreement = np.array(
-        [
-            np.mean([nmi(a, b) for j, b in enumerate(labels) if j != i])
-            for i, a in enumerate(labels)
-        ]
-    )
-    # Lexicographic: highest agreement, then lowest loss.
-    kept = int(np.lexsort((losses, -agreement.round(6)))[0])
-    if verbose:
-        print(f"kept run {kept}: agreement {np.round(agreement, 3).tolist()}")
-    return kept
 
 
 class NeuralMixtureEM(BaseDeepClusterer):
@@ -294,8 +268,7 @@ class NeuralMixtureEM(BaseDeepClusterer):
         "consistency": [StrOptions({"agreement", "cross_entropy"})],
         "consistency_weight": [Interval(Real, 0, None, closed="left")],
         "update_weights": ["boolean"],
-        "n_init": [Interval(Integral, 1, None, closed="left")],
-        "run_selection": [StrOptions({"agreement", "loss"})],
+        **RUN_PARAMETER_CONSTRAINTS,
     }
 
     _drop_last = True
@@ -425,12 +398,9 @@ class NeuralMixtureEM(BaseDeepClusterer):
                 self._split_starved(training_set)
 
         self._learning_weights = False
-        runs = []
-        for run in range(self.n_init):
-            if run > 0:  # a fresh network, drawn from the seeded RNG stream
-                module = self._build_module(self.n_features_in_)
-                self.module_ = module.to(self.device_)
-            history = self._train(
+
+        def train_run():
+            return self._train(
                 "em",
                 self._loss,
                 training_set,
@@ -439,27 +409,27 @@ class NeuralMixtureEM(BaseDeepClusterer):
                 on_epoch_begin=begin_epoch,
                 on_epoch_end=end_epoch,
             )
-            state = {k: v.clone() for k, v in self.module_.state_dict().items()}
-            labels = self._check_rows(training_set)[2].cpu().numpy()
-            runs.append((history, state, labels))
-        del self._learning_weights
-        history, state, _ = runs[_select_run(runs, self.run_selection, self.verbose)]
-        self.module_.load_state_dict(state)
-        self.history_["em"] = history
+
+        def partition(training_set):
+            return self._check_rows(training_set)[2].cpu().numpy()
+
+        try:
+            history = self._train_runs("em", train_run, training_set, partition)
+        finally:
+            del self._learning_weights
         self.n_iter_ = len(history)
         self._fit_inference_statistics(training_set)
         self.weights_ = self.module_.log_weights.exp().cpu().numpy().astype(np.float64)
 
     def _check_rows(self, training_set):
-        """Head inputs, logits and hard assignments on evenly spaced rows.
+        """Head inputs, logits and hard assignments on the check rows.
 
-        Evenly spaced rows rather than the first ones: data sorted by class
-        would otherwise show only a few classes.
+        The assignments use the batch-standardised density over these rows:
+        the inference statistics are stored only after training.
         """
         module = self.module_
         with torch.no_grad():
-            n = training_set.n_samples
-            index = torch.linspace(0, n - 1, min(n, _SPLIT_ROWS)).round().long()
+            index = check_index(training_set.n_samples, _SPLIT_ROWS)
             h = torch.cat(
                 [
                     torch.relu(module.trunk(training_set.rows(part)))

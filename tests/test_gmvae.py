@@ -253,3 +253,61 @@ def test_consistency_changes_the_fit(blobs):
     ).fit(X, y)
     assert not np.allclose(plain.predict_proba(X), cons.predict_proba(X))
     assert np.mean(cons.predict(X) == y_true) > 0.9
+
+
+class _ScriptedRuns(GMVAEClustering):
+    """Runs that train nothing: each records its freshly drawn first weight
+    and reports a set loss, epoch count and partition of the check rows."""
+
+    losses = (1.0, 2.0, 3.0, 2.5)
+
+    def _train(self, name, loss_fn, training_set, *, epochs, **kw):
+        run = len(getattr(self, "weights_seen_", []))
+        first = next(self.module_.parameters()).detach().clone()
+        self.weights_seen_ = [*getattr(self, "weights_seen_", []), first]
+        history = [
+            {"epoch": e + 1, "train_loss": self.losses[run]} for e in range(run + 1)
+        ]
+        self.history_[name] = history
+        return history
+
+    def _check_partition(self, training_set):
+        run = len(self.weights_seen_) - 1
+        truth = np.arange(training_set.n_samples) % 3
+        if run == 0:  # merges groups 0 and 1
+            return np.where(truth == 2, 1, 0)
+        return (truth + run) % 3  # the same groups under other names
+
+
+@pytest.mark.parametrize(
+    "n_init, selection, kept",
+    [(4, "agreement", 1), (4, "loss", 0), (2, "agreement", 0), (1, "agreement", 0)],
+)
+def test_n_init_keeps_one_run(blobs, n_init, selection, kept):
+    X, _ = blobs
+    model = _ScriptedRuns(
+        n_clusters=3, n_init=n_init, run_selection=selection, **FAST
+    ).fit(X)
+    assert len(model.weights_seen_) == n_init
+    # Each run starts from its own network; the kept one is in module_.
+    if n_init > 1:
+        assert not torch.equal(model.weights_seen_[0], model.weights_seen_[1])
+    torch.testing.assert_close(
+        next(model.module_.parameters()), model.weights_seen_[kept], rtol=0, atol=0
+    )
+    assert model.history_["train"][-1]["train_loss"] == model.losses[kept]
+    assert model.n_iter_ == kept + 1
+    assert model.temperature_ == model.temperature(kept)
+
+
+def test_n_init_real_runs(blobs):
+    X, _ = blobs
+    kw = dict(n_clusters=3, max_epochs=5, **FAST)
+    one = GMVAEClustering(**kw).fit(X)
+    three = GMVAEClustering(n_init=3, run_selection="loss", **kw).fit(X)
+    again = GMVAEClustering(n_init=3, run_selection="loss", **kw).fit(X)
+    # The first run of both fits is the same, so the kept loss is no higher.
+    loss = [m.history_["train"][-1]["train_loss"] for m in (one, three)]
+    assert loss[1] <= loss[0]
+    np.testing.assert_array_equal(three.labels_, again.labels_)
+    assert three.n_clusters == len(np.unique(three.labels_))

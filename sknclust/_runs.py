@@ -1,0 +1,62 @@
+"""Several training runs from different initialisations, and which to keep.
+
+Deep clusterers with ``n_init`` train that many networks on the same data and
+keep one, as :class:`~sklearn.mixture.GaussianMixture` keeps one of its
+initialisations; :meth:`BaseDeepClusterer._train_runs` drives the runs and
+:func:`select_run` makes the choice.
+"""
+
+from numbers import Integral
+
+import numpy as np
+import torch
+from sklearn.metrics import normalized_mutual_info_score as nmi
+from sklearn.utils._param_validation import Interval, StrOptions
+
+# At most this many evenly spaced rows are compared between runs.
+CHECK_ROWS = 10000
+
+RUN_PARAMETER_CONSTRAINTS: dict = {
+    "n_init": [Interval(Integral, 1, None, closed="left")],
+    "run_selection": [StrOptions({"agreement", "loss"})],
+}
+
+
+def check_index(n_samples: int, n_rows: int = CHECK_ROWS) -> torch.Tensor:
+    """Indices of at most ``n_rows`` evenly spaced rows out of ``n_samples``.
+
+    Evenly spaced rather than the first ones: data sorted by class would
+    otherwise show only a few classes.
+    """
+    count = min(n_samples, n_rows)
+    return torch.linspace(0, n_samples - 1, count).round().long()
+
+
+def select_run(losses, partitions, selection, verbose=0) -> int:
+    """Index of the run to keep, given each run's final loss and partition.
+
+    ``"agreement"``: with three runs or more, the run whose partition agrees
+    most (mean NMI) with the others', since runs that split one class and
+    merge two others disagree with each other in different ways while good
+    runs agree. The final loss decides ties, the choice between two runs and
+    everything under ``"loss"``.
+    """
+    losses = np.asarray(losses, dtype=float)
+    if selection == "loss" or len(losses) < 3:
+        return int(np.argmin(losses))
+    agreement = agreements(partitions)
+    # Lexicographic: highest agreement, then lowest loss.
+    kept = int(np.lexsort((losses, -agreement.round(6)))[0])
+    if verbose:
+        print(f"kept run {kept}: agreement {np.round(agreement, 3).tolist()}")
+    return kept
+
+
+def agreements(partitions) -> np.ndarray:
+    """Mean NMI of each partition with every other one."""
+    return np.array(
+        [
+            np.mean([nmi(a, b) for j, b in enumerate(partitions) if j != i])
+            for i, a in enumerate(partitions)
+        ]
+    )
