@@ -24,6 +24,7 @@ Writes ``benchmarks/results/gmvae_mnist_unsupervised.md`` (with
 import argparse
 import datetime
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -57,6 +58,7 @@ SEMI_PARAMS = {
     "consistency_threshold": 0.7,
     # Longer than the unsupervised fits: this task has no time budget.
     "max_epochs": 80,
+    "temperature_decay": math.log(2) / 25,
 }
 N_DRAWS = 500  # per cluster, for the generation score
 
