@@ -27,8 +27,9 @@ ORDER = [
     "selection_gmvae_digits_n_init10.md",
     "gmvae_digits_consistency_4.0.md",
     "gmvae_usps.md",
-    "gmvae_usps_consistency_4.0.md",
+    "gmvae_usps_n_init5.md",
     "selection_gmvae_usps.md",
+    "gmvae_usps_consistency_4.0.md",
     "gmvae_mnist_consistency_unsupervised.md",
     "gmvae_mnist_unsupervised.md",
     "gmvae_mnist_consistency_image_views_unsupervised.md",
@@ -46,7 +47,9 @@ ORDER = [
     "neural_mixture_usps_uniform_one_run.md",
     "neural_mixture_mnist.md",
     "neural_mixture_mnist_n_init3.md",
+    "neural_mixture_mnist_flat_learned.md",
     "neural_mixture_mnist_flat.md",
+    "neural_mixture_mnist_flat_uniform.md",
     "neural_mixture_mnist_mlp.md",
     "projective.md",
 ]
@@ -103,13 +106,13 @@ weights; `--param update_weights=False` restores it.
 
 GMVAEClustering on digits and USPS uses the consistency term with image
 views and the MLP (`architecture="mlp"`, `consistency_weight=4.0`, and
-`image_shape` (1, 8, 8) or (1, 16, 16)), and on digits five runs a fit
-kept by their agreement (`n_init=5`). `gmvae_digits_n_init5` and
-`gmvae_usps_consistency_4.0` have these settings, and
-`gmvae_digits_consistency_4.0` has them with one run a fit; `gmvae_digits`
-and `gmvae_usps` predate them, and `--param consistency_weight=0 --param
-image_shape=None --param architecture=auto` (and `--param n_init=1` on
-digits) restores them. The `selection_gmvae_*` sections come from
+`image_shape` (1, 8, 8) or (1, 16, 16)), with five runs a fit kept by
+their agreement (`n_init=5`). `gmvae_digits_n_init5` and
+`gmvae_usps_n_init5` have these settings, and
+`gmvae_digits_consistency_4.0` and `gmvae_usps_consistency_4.0` have them
+with one run a fit (`--param n_init=1`); `gmvae_digits` and `gmvae_usps`
+predate them, and `--param consistency_weight=0 --param image_shape=None
+--param architecture=auto --param n_init=1` restores them. The `selection_gmvae_*` sections come from
 `benchmarks/run_selection.py --estimator GMVAEClustering`.
 `gmvae_digits_consistency_1.0` differs from the current settings by its
 weight. On MNIST it uses the consistency term with the tabular views, 40
