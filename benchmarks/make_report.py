@@ -102,7 +102,8 @@ registry then set for digits). The one-run sections do not depend on the
 rule: `neural_mixture_usps_one_run`, `neural_mixture_usps_uniform_one_run`
 (uniform weights by its command), `neural_mixture_mnist` and
 `neural_mixture_mnist_mlp`. `neural_mixture_mnist_flat` predates learned
-weights; `--param update_weights=False` restores it.
+weights; `--param update_weights=False` restores it (as in
+`neural_mixture_mnist_flat_uniform`, one seed with the current code).
 
 GMVAEClustering on digits and USPS uses the consistency term with image
 views and the MLP (`architecture="mlp"`, `consistency_weight=4.0`, and
