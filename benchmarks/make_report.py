@@ -113,8 +113,9 @@ their agreement (`n_init=5`). `gmvae_digits_n_init5` and
 `gmvae_digits_consistency_4.0` and `gmvae_usps_consistency_4.0` have them
 with one run a fit (`--param n_init=1`); `gmvae_digits` and `gmvae_usps`
 predate them, and `--param consistency_weight=0 --param image_shape=None
---param architecture=auto --param n_init=1` restores them. The `selection_gmvae_*` sections come from
-`benchmarks/run_selection.py --estimator GMVAEClustering`.
+--param architecture=auto --param n_init=1` restores them. The
+`selection_gmvae_*` sections come from `benchmarks/run_selection.py
+--estimator GMVAEClustering`.
 `gmvae_digits_consistency_1.0` differs from the current settings by its
 weight. On MNIST it uses the consistency term with the tabular views, 40
 epochs and the temperature at its floor by epoch 20:
