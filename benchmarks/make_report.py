@@ -29,6 +29,8 @@ ORDER = [
     "gmvae_usps.md",
     "gmvae_usps_n_init5.md",
     "selection_gmvae_usps.md",
+    "selection_gmvae_usps_seed3.md",
+    "selection_gmvae_usps_seed4.md",
     "gmvae_usps_consistency_4.0.md",
     "gmvae_mnist_consistency_unsupervised.md",
     "gmvae_mnist_unsupervised.md",
