@@ -193,8 +193,9 @@ def _deep_kmeans_params(strategy: str) -> dict[str, dict[str, Any]]:
 # its floor by epoch 20 gave 0.684 ± 0.022 in 11 minutes, against
 # 0.670 ± 0.068 in 18 for 50 epochs without it (floor by epoch 25). Five
 # runs a fit, kept by their agreement (benchmarks/run_selection.py): digits
-# 0.83 (0.76 for the average run); USPS 0.80 on seeds 0-2 (0.77), 0.77 on
-# seeds 0-4 with two held out; 15 minutes a USPS fit.
+# 0.83 (0.76 for the average run); USPS 0.80 on seeds 0-2 (0.77 for the
+# average run) and 0.77 on seeds 0-4, two of them held out; 15 minutes a
+# USPS fit.
 _GMVAE_IMAGE_VIEWS: dict[str, Any] = {"architecture": "mlp", "consistency_weight": 4.0}
 _GMVAE_PARAMS: dict[str, dict[str, Any]] = {
     "digits": {
