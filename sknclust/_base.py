@@ -38,6 +38,7 @@ from sknclust._data import (
 )
 from sknclust._device import loadable_device, resolve_device
 from sknclust._engine import run_phase
+from sknclust._neighbors import nearest_neighbors
 from sknclust.nn._augment import image_augment, tabular_augment
 
 
@@ -297,7 +298,12 @@ class BaseDeepClusterer(
         self.history_ = {}
         with _private_torch_rng(seed, device), _denormals_flushed():
             self.module_ = self._build_module(X.shape[1]).to(device)
-            self._fit_schedule(training_set, np.random.RandomState(seed))
+            try:
+                self._fit_schedule(training_set, np.random.RandomState(seed))
+            finally:
+                # Training aids, not fitted state: never pickled.
+                self.__dict__.pop("_neighbors", None)
+                self.__dict__.pop("_neighbor_rows", None)
         self.module_.eval()
 
         scores = self._inference(X, self._cluster_scores)
@@ -315,6 +321,22 @@ class BaseDeepClusterer(
         if self._image_shape is not None:
             return image_augment(x, self._image_shape)
         return tabular_augment(x)
+
+    def _mine_neighbors(self, training_set, n_neighbors):
+        """Find each training row's nearest neighbours for :meth:`_neighbor_view`.
+
+        They are dropped when ``fit`` returns.
+        """
+        self._neighbors = nearest_neighbors(training_set, n_neighbors)
+        self._neighbor_rows = training_set.rows
+
+    def _neighbor_view(self, index):
+        """A random one of the mined nearest neighbours of each row in ``index``."""
+        neighbors = self._neighbors[index]
+        pick = torch.randint(neighbors.shape[1], (len(index),), device=neighbors.device)
+        return self._neighbor_rows(
+            neighbors[torch.arange(len(index), device=neighbors.device), pick]
+        )
 
     def _train(self, name, loss_fn, training_set, *, epochs, early_stopping=True, **kw):
         """Run one training phase of ``self.module_`` and record its history.

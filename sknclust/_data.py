@@ -89,7 +89,7 @@ class TrainingSet:
         self.device = torch.device(device)
         self.batch_size = int(batch_size)
         self.drop_last = drop_last
-        self.n_samples = X.shape[0]
+        self.n_samples, self.n_features = X.shape
         self._generator = torch.Generator().manual_seed(int(seed))
         self._offset = torch.as_tensor(offset, dtype=torch.float32, device=self.device)
         self._scale = torch.as_tensor(scale, dtype=torch.float32, device=self.device)
@@ -113,6 +113,13 @@ class TrainingSet:
         return _rows(
             self._X, index, self._offset, self._scale, torch.float32, self.device
         )
+
+    def scaled_matrix(self):
+        """All scaled rows: the dense tensor, or a float32 CSR matrix."""
+        if self.data is not None:
+            return self.data
+        scale = self._scale.cpu().numpy()
+        return sp.csr_matrix(self._X.multiply(1.0 / scale), dtype=np.float32)
 
     def batches(self, shuffle=True):
         """One epoch of ``(rows, index)`` batches."""

@@ -11,6 +11,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from sknclust._base import BaseDeepClusterer, torch_seed
+from sknclust._neighbors import VIEW_PARAMETER_CONSTRAINTS
 from sknclust._runs import RUN_PARAMETER_CONSTRAINTS
 from sknclust.nn import ConvDecoder, ConvEncoder, mlp
 
@@ -163,6 +164,17 @@ class GMVAEClustering(BaseDeepClusterer):
         q(y|x) is confident. 0 turns it off, as in the reference model.
     consistency_threshold : float, default=0.7
         Top probability of q(y|x) from which a row enters the consistency term.
+    views : {"augment", "neighbors"}, default="augment"
+        The view x' of the consistency term. ``"augment"``: a random
+        augmentation of the row. ``"neighbors"``: one of the row's
+        ``n_neighbors`` nearest training rows, drawn anew at every step, so
+        confident predictions spread to neighbouring rows. The neighbours are
+        found once per fit, by an exact Euclidean search in the scaled input
+        space projected on its 100 leading principal components (a truncated
+        SVD for sparse input): time grows with the square of the number of
+        rows.
+    n_neighbors : int, default=10
+        Neighbours per row with ``views="neighbors"``; ignored otherwise.
     initial_temperature : float, default=1.0
         Gumbel-softmax temperature τ0 of the first epoch.
     min_temperature : float, default=0.5
@@ -283,6 +295,7 @@ class GMVAEClustering(BaseDeepClusterer):
         "tol": [Interval(Real, 0, None, closed="left")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         **RUN_PARAMETER_CONSTRAINTS,
+        **VIEW_PARAMETER_CONSTRAINTS,
     }
 
     def __init__(
@@ -302,6 +315,8 @@ class GMVAEClustering(BaseDeepClusterer):
         labelled_batch_size: int = 64,
         consistency_weight: float = 0.0,
         consistency_threshold: float = 0.7,
+        views: str = "augment",
+        n_neighbors: int = 10,
         initial_temperature: float = 1.0,
         min_temperature: float = 0.5,
         temperature_decay: float = _LN2_OVER_50,
@@ -340,6 +355,8 @@ class GMVAEClustering(BaseDeepClusterer):
         self.labelled_batch_size = labelled_batch_size
         self.consistency_weight = consistency_weight
         self.consistency_threshold = consistency_threshold
+        self.views = views
+        self.n_neighbors = n_neighbors
         self.tol = tol
         self.n_iter_no_change = n_iter_no_change
         self.n_init = n_init
@@ -407,6 +424,9 @@ class GMVAEClustering(BaseDeepClusterer):
         if self._y_codes is not None and self.labelled_batch_size > 0:
             self._labelled = torch.nonzero(self._y_codes >= 0).squeeze(1)
             self._rows = training_set.rows
+
+        if self.views == "neighbors" and self.consistency_weight > 0:
+            self._mine_neighbors(training_set, self.n_neighbors)
 
         def anneal(epoch):
             self._tau_now = self.temperature(epoch)
@@ -514,10 +534,12 @@ class GMVAEClustering(BaseDeepClusterer):
             supervised = F.cross_entropy(logits[mask], codes[mask])
             loss = loss + self.supervised_weight * supervised
         if self.consistency_weight > 0:
-            loss = loss + self.consistency_weight * self._consistency(module, x, logits)
+            loss = loss + self.consistency_weight * self._consistency(
+                module, x, index, logits
+            )
         return loss
 
-    def _consistency(self, module, x, logits):
+    def _consistency(self, module, x, index, logits):
         """Cross-entropy of q(y|view) to the confident argmax of q(y|x).
 
         Summed over the rows whose top probability reaches the threshold and
@@ -528,7 +550,11 @@ class GMVAEClustering(BaseDeepClusterer):
             keep = confidence >= self.consistency_threshold
         if not bool(keep.any()):
             return logits.new_zeros(())
-        view_logits = module.qy(self._augment(x[keep]))
+        if self.views == "neighbors":
+            view = self._neighbor_view(index[keep])
+        else:
+            view = self._augment(x[keep])
+        view_logits = module.qy(view)
         loss = F.cross_entropy(view_logits, target[keep], reduction="sum")
         return loss / x.shape[0]
 

@@ -10,6 +10,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from sknclust._base import BaseDeepClusterer
+from sknclust._neighbors import VIEW_PARAMETER_CONSTRAINTS
 from sknclust._runs import CHECK_ROWS, RUN_PARAMETER_CONSTRAINTS, check_index
 from sknclust.nn import ConvEncoder, mlp
 
@@ -143,6 +144,18 @@ class NeuralMixtureEM(BaseDeepClusterer):
         from the (fixed) responsibilities of the sample to those of one view.
     consistency_weight : float, default=1.0
         Weight of the consistency term. 0 turns it (and augmentation) off.
+    views : {"augment", "neighbors"}, default="augment"
+        Where the consistency term's views come from. ``"augment"``: random
+        augmentations (image warps with ``image_shape``, noise and feature
+        dropout otherwise). ``"neighbors"``: the row itself and one of its
+        ``n_neighbors`` nearest training rows, drawn anew at every step (as in
+        SCAN), which needs no knowledge of what the features mean. The
+        neighbours are found once per fit, by an exact Euclidean search in the
+        scaled input space projected on its 100 leading principal components
+        (a truncated SVD for sparse input): time grows with the square of the
+        number of rows. See the :ref:`User Guide <neural_mixture_em>`.
+    n_neighbors : int, default=10
+        Neighbours per row with ``views="neighbors"``; ignored otherwise.
     update_weights : bool, default=True
         Learn the mixing weights π by a running closed-form M-step (an
         exponential moving average of the batch-mean responsibilities, then one
@@ -270,6 +283,7 @@ class NeuralMixtureEM(BaseDeepClusterer):
         "consistency_weight": [Interval(Real, 0, None, closed="left")],
         "update_weights": ["boolean"],
         **RUN_PARAMETER_CONSTRAINTS,
+        **VIEW_PARAMETER_CONSTRAINTS,
     }
 
     _drop_last = True
@@ -286,6 +300,8 @@ class NeuralMixtureEM(BaseDeepClusterer):
         scaler: str | None = "auto",
         consistency: str = "agreement",
         consistency_weight: float = 1.0,
+        views: str = "augment",
+        n_neighbors: int = 10,
         update_weights: bool = True,
         n_init: int = 1,
         run_selection: str = "agreement",
@@ -315,6 +331,8 @@ class NeuralMixtureEM(BaseDeepClusterer):
         self.density = density
         self.consistency = consistency
         self.consistency_weight = consistency_weight
+        self.views = views
+        self.n_neighbors = n_neighbors
         self.update_weights = update_weights
         self.n_init = n_init
         self.run_selection = run_selection
@@ -347,7 +365,7 @@ class NeuralMixtureEM(BaseDeepClusterer):
         return u_hat - module.log_mass
 
     # --------------------------------------------------------------- training
-    def _loss(self, module, x, _):
+    def _loss(self, module, x, index):
         _, u = module(x)
         log_weights = module.log_weights
         joint = self._batch_log_density(u) + log_weights
@@ -356,24 +374,38 @@ class NeuralMixtureEM(BaseDeepClusterer):
         loss = -(gamma * joint).sum(1).mean()
         if self.consistency_weight > 0:
             loss = loss + self.consistency_weight * self._consistency_loss(
-                module, x, gamma
+                module, x, joint, index
             )
         if self._learning_weights:
             self._step_weights(module, gamma.mean(0))
         return loss
 
-    def _view_log_posterior(self, module, x):
-        """log γ of a random view of the batch, under the batch's own statistics."""
-        _, u = module(self._augment(x))
+    def _view_log_posterior(self, module, view):
+        """log γ of a batch of views, under the batch's own statistics."""
+        _, u = module(view)
         return torch.log_softmax(self._batch_log_density(u) + module.log_weights, 1)
 
-    def _consistency_loss(self, module, x, gamma):
+    def _view(self, x, index):
+        """A random view of each row: an augmentation, or one of its neighbours."""
+        if self.views == "neighbors":
+            return self._neighbor_view(index)
+        return self._augment(x)
+
+    def _consistency_loss(self, module, x, joint, index):
+        """Consistency term; ``joint`` holds log π_k p_k of the batch's rows."""
         if self.consistency == "cross_entropy":
-            return -(gamma * self._view_log_posterior(module, x)).sum(1).mean()
+            gamma = torch.softmax(joint.detach(), dim=1)
+            view = self._view(x, index)
+            return -(gamma * self._view_log_posterior(module, view)).sum(1).mean()
         # Probability that two views land in the same component; its log is
-        # bounded below by the clamp when the views disagree completely.
-        log_a = self._view_log_posterior(module, x)
-        log_b = self._view_log_posterior(module, x)
+        # bounded below by the clamp when the views disagree completely. With
+        # neighbours, the row itself is the first view (its posterior is at
+        # hand).
+        if self.views == "neighbors":
+            log_a = torch.log_softmax(joint, dim=1)
+        else:
+            log_a = self._view_log_posterior(module, self._augment(x))
+        log_b = self._view_log_posterior(module, self._view(x, index))
         same = torch.logsumexp(log_a + log_b, dim=1)
         return -same.clamp_min(math.log(1e-8)).mean()
 
@@ -399,6 +431,8 @@ class NeuralMixtureEM(BaseDeepClusterer):
                 self._split_starved(training_set)
 
         self._learning_weights = False
+        if self.views == "neighbors" and self.consistency_weight > 0:
+            self._mine_neighbors(training_set, self.n_neighbors)
 
         def train_run():
             return self._train(

@@ -237,10 +237,10 @@ def test_consistency_term():
     # Row 1 is uniform (top probability 1/3): below the threshold, left out.
     # Rows 0 and 2 are confident; their views predict the opposite class.
     expected = F.cross_entropy(module.qy(x[[0, 2]].flip(1)), torch.tensor([0, 2]))
-    got = est._consistency(module, x, logits)
+    got = est._consistency(module, x, torch.arange(3), logits)
     torch.testing.assert_close(got, expected * 2 / 3)
     # No confident row, no term.
-    assert est._consistency(module, x[[1]], logits[[1]]) == 0
+    assert est._consistency(module, x[[1]], torch.tensor([1]), logits[[1]]) == 0
 
 
 def test_consistency_changes_the_fit(blobs):

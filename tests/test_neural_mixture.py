@@ -158,32 +158,35 @@ def test_fit_is_reproducible(blobs):
 
 def test_agreement_consistency_loss():
     est = NeuralMixtureEM(n_clusters=3)
+    est._augment = lambda x: x
     sure = torch.log(torch.tensor([[1.0, 1e-12, 1e-12], [1e-12, 1.0, 1e-12]]))
     views = iter([sure, sure])
     est._view_log_posterior = lambda module, x: next(views)
     # Two views sure of the same component: probability 1 of agreeing.
-    assert est._consistency_loss(None, None, None).abs() < 1e-6
+    assert est._consistency_loss(None, None, None, None).abs() < 1e-6
     uniform = torch.full((2, 3), -math.log(3))
     views = iter([uniform, uniform])
     # Two uniform views agree with probability 1/3.
     torch.testing.assert_close(
-        est._consistency_loss(None, None, None), torch.tensor(math.log(3))
+        est._consistency_loss(None, None, None, None), torch.tensor(math.log(3))
     )
     views = iter([sure, sure.flip(0)])
     # Views sure of different components: the clamp bounds the loss.
     torch.testing.assert_close(
-        est._consistency_loss(None, None, None), torch.tensor(-math.log(1e-8))
+        est._consistency_loss(None, None, None, None), torch.tensor(-math.log(1e-8))
     )
 
 
 def test_cross_entropy_consistency_loss():
     est = NeuralMixtureEM(n_clusters=2, consistency="cross_entropy")
+    est._augment = lambda x: x
     view = torch.log(torch.tensor([[0.5, 0.5], [0.9, 0.1]]))
     est._view_log_posterior = lambda module, x: view
-    gamma = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    # Responsibilities [[1, 0], [0, 1]] up to 1e-30.
+    joint = torch.log(torch.tensor([[1.0, 1e-30], [1e-30, 1.0]]))
     expected = -(math.log(0.5) + math.log(0.1)) / 2
     torch.testing.assert_close(
-        est._consistency_loss(None, None, gamma), torch.tensor(expected)
+        est._consistency_loss(None, None, joint, None), torch.tensor(expected)
     )
 
 

@@ -1,0 +1,97 @@
+"""Nearest neighbours of the training rows, the views of ``views="neighbors"``.
+
+A row's nearest neighbours in the scaled input space mostly share its class,
+so one of them serves as a second view of the row, as in SCAN (Van Gansbeke
+et al., 2020): unlike noise or image warps, such a view needs no knowledge of
+what the features are. The search is exact and brute force on the training
+device, after a projection on the leading principal components.
+"""
+
+import math
+from numbers import Integral
+
+import numpy as np
+import torch
+from sklearn.decomposition import TruncatedSVD
+from sklearn.utils._param_validation import Interval, StrOptions
+
+# Neighbours are searched among the projections on this many principal
+# components (when there are more features): distances keep most of their
+# structure, and the search costs a fraction of the full-width one.
+N_COMPONENTS = 100
+VIEW_PARAMETER_CONSTRAINTS: dict = {
+    "views": [StrOptions({"augment", "neighbors"})],
+    "n_neighbors": [Interval(Integral, 1, None, closed="left")],
+}
+# Distance entries per block of the search (128 MiB of float32).
+_BLOCK = 2**25
+
+
+def _projected(training_set, n_components):
+    """Training rows as a dense tensor of at most ``n_components`` columns."""
+    n_features = training_set.n_features
+    if training_set.data is None and n_features > n_components:
+        # Sparse rows: a truncated SVD of the scaled matrix, as in LSA.
+        seed = int(torch.randint(2**31 - 1, (1,)))
+        svd = TruncatedSVD(n_components, random_state=seed)
+        reduced = svd.fit_transform(training_set.scaled_matrix())
+        return torch.as_tensor(np.ascontiguousarray(reduced), dtype=torch.float32).to(
+            training_set.device
+        )
+    data = training_set.data
+    if data is None:
+        data = training_set.rows(torch.arange(training_set.n_samples))
+    if n_features <= n_components:
+        return data
+    mean = data.mean(0)
+    _, _, basis = torch.linalg.svd(_sketch(data - mean, n_components), False)
+    return (data - mean) @ basis[:n_components].T
+
+
+def _sketch(centred, n_components, oversample=10, n_iter=4):
+    """Rows spanning the leading right singular space (randomised range finder).
+
+    Returns a small matrix whose right singular vectors approximate those of
+    ``centred``; its SVD is cheap.
+    """
+    width = min(n_components + oversample, centred.shape[1])
+    q = torch.randn(centred.shape[1], width, device=centred.device)
+    for _ in range(n_iter):
+        q, _ = torch.linalg.qr(centred.T @ (centred @ q))
+    return (centred @ q).T @ centred
+
+
+def nearest_neighbors(training_set, n_neighbors: int) -> torch.Tensor:
+    """Indices of each training row's nearest other rows.
+
+    Parameters
+    ----------
+    training_set : TrainingSet
+        The scaled training rows.
+    n_neighbors : int
+        Neighbours per row; fewer when the data has fewer other rows.
+
+    Returns
+    -------
+    neighbors : tensor of shape (n_samples, min(n_neighbors, n_samples - 1))
+        Row indices (int64, on the training device), nearest first, in
+        Euclidean distance between projections on the leading
+        :data:`N_COMPONENTS` principal components of the scaled rows.
+    """
+    data = _projected(training_set, N_COMPONENTS)
+    n = data.shape[0]
+    k = min(n_neighbors, n - 1)
+    if k < 1:
+        return torch.zeros((n, 0), dtype=torch.long, device=data.device)
+    squared = (data * data).sum(1)
+    block = max(1, _BLOCK // n)
+    found = []
+    for start in range(0, n, block):
+        rows = data[start : start + block]
+        # ||a||^2 is the same for every candidate of a row: it does not change
+        # the ranking, so only ||b||^2 - 2 a.b is formed.
+        dist = torch.addmm(squared.unsqueeze(0), rows, data.T, alpha=-2)
+        own = torch.arange(len(rows), device=data.device)
+        dist[own, own + start] = math.inf
+        found.append(dist.topk(k, dim=1, largest=False).indices)
+    return torch.cat(found)
