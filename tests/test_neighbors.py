@@ -202,3 +202,13 @@ def test_views_parameter_is_validated(blobs, Estimator):
         Estimator(n_clusters=3, views="knn").fit(X)
     with pytest.raises(ValueError, match="n_neighbors"):
         Estimator(n_clusters=3, n_neighbors=0).fit(X)
+
+
+def test_neighbour_views_on_sparse_input(blobs):
+    X, y = blobs
+    # Non-negative, as tf-idf is; sparse input is scaled by maxabs.
+    X = sp.csr_matrix(X - X.min(0))
+    est = NeuralMixtureEM(
+        n_clusters=3, batch_size=300, max_epochs=60, random_state=1, **NEIGHBOR_VIEWS
+    ).fit(X)
+    assert adjusted_rand_score(y, est.labels_) > 0.9
