@@ -43,9 +43,11 @@ def _projected(training_set, n_components):
         data = training_set.rows(torch.arange(training_set.n_samples))
     if n_features <= n_components:
         return data
-    mean = data.mean(0)
-    _, _, basis = torch.linalg.svd(_sketch(data - mean, n_components), False)
-    return (data - mean) @ basis[:n_components].T
+    centred = data - data.mean(0)
+    # The factorisations are of small matrices: on the CPU, where every
+    # backend has them.
+    _, _, basis = torch.linalg.svd(_sketch(centred, n_components).cpu(), False)
+    return centred @ basis[:n_components].T.to(centred.device)
 
 
 def _sketch(centred, n_components, oversample=10, n_iter=4):
@@ -57,7 +59,7 @@ def _sketch(centred, n_components, oversample=10, n_iter=4):
     width = min(n_components + oversample, centred.shape[1])
     q = torch.randn(centred.shape[1], width, device=centred.device)
     for _ in range(n_iter):
-        q, _ = torch.linalg.qr(centred.T @ (centred @ q))
+        q = torch.linalg.qr((centred.T @ (centred @ q)).cpu())[0].to(centred.device)
     return (centred @ q).T @ centred
 
 
