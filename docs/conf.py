@@ -98,7 +98,7 @@ def _external_public_methods():
     estimators are covered without editing this file.
     """
     modules = [sknclust]
-    for name in ("metrics", "datasets"):
+    for name in ("metrics", "datasets", "nn"):
         try:
             modules.append(importlib.import_module(f"sknclust.{name}"))
         except ImportError:
@@ -206,7 +206,20 @@ class MarkdownInclude(Include):
         return super().run()
 
 
+def _skip_torch_members(app, what, name, obj, skip, options):
+    """Leave out members that layers in :mod:`sknclust.nn` inherit from torch.
+
+    ``torch.nn.Module`` brings dozens of methods whose docstrings are written
+    for torch's own documentation and do not parse cleanly here.
+    """
+    module = getattr(obj, "__module__", None) or ""
+    if module.startswith("torch"):
+        return True
+    return None
+
+
 def setup(app):
+    app.connect("autodoc-skip-member", _skip_torch_members)
     if not USE_INTERSPHINX:
         app.connect("autodoc-process-docstring", _unlink_external_docstring, 400)
     app.add_directive("markdown-include", MarkdownInclude)

@@ -246,7 +246,24 @@ class ProjectiveLinear(nn.Module):
 
     @classmethod
     def from_factors(cls, labels, codes, bases, *, bias=None):
-        """Build the layer from a factorisation (see ``ProjectiveEmbedding``)."""
+        """Build the layer from a factorisation of its weight rows.
+
+        Parameters
+        ----------
+        labels : tensor of int, shape (out_features,)
+            Group of each output unit.
+        codes : tensor of shape (out_features, j)
+            Coordinates of each weight row in its group's basis.
+        bases : tensor of shape (k, j, in_features)
+            Basis of each group (``components_`` of the estimator).
+        bias : tensor of shape (out_features,) or None, default=None
+            Bias of the layer; None builds it without one.
+
+        Returns
+        -------
+        layer : ProjectiveLinear
+            The factored layer.
+        """
         codes = torch.as_tensor(codes)
         bases = torch.as_tensor(bases, dtype=codes.dtype)
         k, j, d = bases.shape
