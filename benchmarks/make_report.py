@@ -26,6 +26,7 @@ ORDER = [
     "selection_gmvae_digits_n_init5.md",
     "selection_gmvae_digits_n_init10.md",
     "gmvae_digits_consistency_4.0.md",
+    "gmvae_digits_neighbors.md",
     "gmvae_usps.md",
     "gmvae_usps_n_init5.md",
     "selection_gmvae_usps.md",
@@ -49,6 +50,11 @@ ORDER = [
     "neural_mixture_usps_uniform_one_run.md",
     "neural_mixture_mnist.md",
     "neural_mixture_mnist_n_init3.md",
+    "neural_mixture_mnist_flat_neighbors.md",
+    "neural_mixture_mnist_flat_neighbors_heldout.md",
+    "neural_mixture_mnist_flat_neighbors_40_epochs_seed0.md",
+    "neural_mixture_mnist_flat_neighbors_40_epochs_seed1.md",
+    "neural_mixture_mnist_flat_neighbors_40_epochs.md",
     "neural_mixture_mnist_flat_learned.md",
     "neural_mixture_mnist_flat.md",
     "neural_mixture_mnist_flat_uniform.md",
@@ -106,6 +112,11 @@ rule: `neural_mixture_usps_one_run`, `neural_mixture_usps_uniform_one_run`
 `neural_mixture_mnist_mlp`. `neural_mixture_mnist_flat` predates learned
 weights; `--param update_weights=False` restores it (as in
 `neural_mixture_mnist_flat_uniform`, one seed with the current code).
+`neural_mixture_mnist_flat_neighbors` uses neighbour views
+(`views="neighbors"`), which none of the earlier sections had; its command
+sets all its parameters, and so do those of its held-out seeds
+(`_heldout`) and of the 40-epoch runs (`_40_epochs_seed0`, `_seed1`, and
+`_40_epochs` for seed 2), one section a seed because they ran side by side.
 
 GMVAEClustering on digits and USPS uses the consistency term with image
 views and the MLP (`architecture="mlp"`, `consistency_weight=4.0`, and
@@ -117,7 +128,8 @@ with one run a fit (`--param n_init=1`); `gmvae_digits` and `gmvae_usps`
 predate them, and `--param consistency_weight=0 --param image_shape=None
 --param architecture=auto --param n_init=1` restores them. The
 `selection_gmvae_*` sections come from `benchmarks/run_selection.py
---estimator GMVAEClustering`.
+--estimator GMVAEClustering`. `gmvae_digits_neighbors` has the digits
+settings with neighbour views (`views="neighbors"`) instead of image warps.
 `gmvae_digits_consistency_1.0` differs from the current settings by its
 weight. On MNIST it uses the consistency term with the tabular views, 40
 epochs and the temperature at its floor by epoch 20:
