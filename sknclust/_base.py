@@ -322,13 +322,23 @@ class BaseDeepClusterer(
             return image_augment(x, self._image_shape)
         return tabular_augment(x)
 
-    def _mine_neighbors(self, training_set, n_neighbors):
-        """Find each training row's nearest neighbours for :meth:`_neighbor_view`.
+    def _prepare_views(self, training_set):
+        """Find each row's nearest neighbours when the views are to be neighbours.
 
-        They are dropped when ``fit`` returns.
+        For estimators with ``views``, ``n_neighbors`` and
+        ``consistency_weight`` parameters; call once in :meth:`_fit_schedule`,
+        before training. The neighbours are dropped when ``fit`` returns.
         """
-        self._neighbors = nearest_neighbors(training_set, n_neighbors)
-        self._neighbor_rows = training_set.rows
+        if self.views == "neighbors" and self.consistency_weight > 0:
+            self._neighbors = nearest_neighbors(training_set, self.n_neighbors)
+            self._neighbor_rows = training_set.rows
+
+    def _view(self, x, index):
+        """A random view of each row of a batch: a neighbour, if any were found
+        by :meth:`_prepare_views`, else an augmentation."""
+        if hasattr(self, "_neighbors"):
+            return self._neighbor_view(index)
+        return self._augment(x)
 
     def _neighbor_view(self, index):
         """A random one of the mined nearest neighbours of each row in ``index``."""

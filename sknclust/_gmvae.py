@@ -425,8 +425,7 @@ class GMVAEClustering(BaseDeepClusterer):
             self._labelled = torch.nonzero(self._y_codes >= 0).squeeze(1)
             self._rows = training_set.rows
 
-        if self.views == "neighbors" and self.consistency_weight > 0:
-            self._mine_neighbors(training_set, self.n_neighbors)
+        self._prepare_views(training_set)
 
         def anneal(epoch):
             self._tau_now = self.temperature(epoch)
@@ -550,11 +549,7 @@ class GMVAEClustering(BaseDeepClusterer):
             keep = confidence >= self.consistency_threshold
         if not bool(keep.any()):
             return logits.new_zeros(())
-        if self.views == "neighbors":
-            view = self._neighbor_view(index[keep])
-        else:
-            view = self._augment(x[keep])
-        view_logits = module.qy(view)
+        view_logits = module.qy(self._view(x[keep], index[keep]))
         loss = F.cross_entropy(view_logits, target[keep], reduction="sum")
         return loss / x.shape[0]
 

@@ -385,12 +385,6 @@ class NeuralMixtureEM(BaseDeepClusterer):
         _, u = module(view)
         return torch.log_softmax(self._batch_log_density(u) + module.log_weights, 1)
 
-    def _view(self, x, index):
-        """A random view of each row: an augmentation, or one of its neighbours."""
-        if self.views == "neighbors":
-            return self._neighbor_view(index)
-        return self._augment(x)
-
     def _consistency_loss(self, module, x, joint, index):
         """Consistency term; ``joint`` holds log π_k p_k of the batch's rows."""
         if self.consistency == "cross_entropy":
@@ -431,8 +425,7 @@ class NeuralMixtureEM(BaseDeepClusterer):
                 self._split_starved(training_set)
 
         self._learning_weights = False
-        if self.views == "neighbors" and self.consistency_weight > 0:
-            self._mine_neighbors(training_set, self.n_neighbors)
+        self._prepare_views(training_set)
 
         def train_run():
             return self._train(

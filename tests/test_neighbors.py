@@ -144,7 +144,7 @@ def test_neighbour_view_draws_from_each_rows_neighbours(blobs):
     X, _ = blobs
     est = NeuralMixtureEM(n_clusters=3, **NEIGHBOR_VIEWS)
     ts = _training_set(X.astype(np.float32))
-    est._mine_neighbors(ts, 5)
+    est._prepare_views(ts)
     index = torch.tensor([7, 7, 7, 123, 250])
     torch.manual_seed(0)
     views = torch.cat([est._neighbor_view(index) for _ in range(40)])
