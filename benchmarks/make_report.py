@@ -50,6 +50,9 @@ ORDER = [
     "neural_mixture_usps_uniform_one_run.md",
     "neural_mixture_mnist.md",
     "neural_mixture_mnist_n_init3.md",
+    "selection_mnist_seed0.md",
+    "neural_mixture_mnist_flat_select.md",
+    "neural_mixture_mnist_flat_select_heldout.md",
     "neural_mixture_mnist_flat_neighbors.md",
     "neural_mixture_mnist_flat_neighbors_heldout.md",
     "neural_mixture_mnist_flat_neighbors_40_epochs_seed0.md",
@@ -117,6 +120,11 @@ weights; `--param update_weights=False` restores it (as in
 sets all its parameters, and so do those of its held-out seeds
 (`_heldout`) and of the 40-epoch runs (`_40_epochs_seed0`, `_seed1`, and
 `_40_epochs` for seed 2), one section a seed because they ran side by side.
+`neural_mixture_mnist_flat_select` (and its held-out seeds, `_heldout`) has
+the same settings with three runs of 12 epochs a fit, kept by the lowest
+loss; its command sets them all. `selection_mnist_seed0` comes from
+`benchmarks/run_selection.py` with the registry's MNIST settings and three
+runs of 10 epochs (as `neural_mixture_mnist_n_init3`), seed 0 only.
 
 GMVAEClustering on digits and USPS uses the consistency term with image
 views and the MLP (`architecture="mlp"`, `consistency_weight=4.0`, and

@@ -176,7 +176,10 @@ class NeuralMixtureEM(BaseDeepClusterer):
         the check rows (see Notes) agrees most with the others' (mean
         normalised mutual information), the lower final loss breaking ties;
         with two runs, as ``"loss"``. ``"loss"``: the run with the lowest
-        training loss in its last epoch.
+        training loss in its last epoch. With learned weights a merged
+        partition can have the lower loss; with uniform weights
+        (``update_weights=False``, as for flat MNIST in the User Guide) it
+        does not gain from merges.
     batch_size : int, default=256
         Mini-batch size. Logits are standardised over each batch, so batches
         should be large; a ragged last batch is dropped when full ones exist.
