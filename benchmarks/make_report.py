@@ -36,6 +36,7 @@ ORDER = [
     "gmvae_mnist_consistency_unsupervised.md",
     "gmvae_mnist_unsupervised.md",
     "gmvae_mnist_consistency_image_views_unsupervised.md",
+    "gmvae_mnist_neighbors_unsupervised.md",
     "gmvae_mnist_semi.md",
     "neural_mixture_digits_agreement.md",
     "selection_digits.md",
@@ -53,6 +54,10 @@ ORDER = [
     "selection_mnist_seed0.md",
     "neural_mixture_mnist_flat_select.md",
     "neural_mixture_mnist_flat_select_heldout.md",
+    "neural_mixture_mnist_flat_select5.md",
+    "neural_mixture_mnist_flat_select5_seed2.md",
+    "neural_mixture_mnist_flat_shrinkage.md",
+    "neural_mixture_mnist_flat_neighbors_learned.md",
     "neural_mixture_mnist_flat_neighbors.md",
     "neural_mixture_mnist_flat_neighbors_heldout.md",
     "neural_mixture_mnist_flat_neighbors_40_epochs_seed0.md",
@@ -79,7 +84,11 @@ the machine's second core, except three runs with nothing else running:
 DeepKMeans on digits (two threads, both cores of the 2-core target machine),
 and NeuralMixtureEM on flat MNIST vectors (two threads) and on digits (one
 thread); and one run with more: the three semi-supervised GMVAE fits ran
-at once, one thread each, on the two cores. Thread counts change
+at once, one thread each, on the two cores; and the sections of
+2026-12-02 (`neural_mixture_mnist_flat_shrinkage`,
+`neural_mixture_mnist_flat_neighbors_learned` and
+`gmvae_mnist_neighbors_unsupervised`) at times shared the two cores with
+two other jobs, so their fit times are high. Thread counts change
 floating-point summation order, so a rerun matches these figures only with
 the same `--threads`.
 NeuralMixtureEM on MNIST ran the default `"batchnorm"` formulation only.
@@ -122,7 +131,11 @@ sets all its parameters, and so do those of its held-out seeds
 `_40_epochs` for seed 2), one section a seed because they ran side by side.
 `neural_mixture_mnist_flat_select` (and its held-out seeds, `_heldout`) has
 the same settings with three runs of 12 epochs a fit, kept by the lowest
-loss; its command sets them all. `selection_mnist_seed0` comes from
+loss; its command sets them all. `neural_mixture_mnist_flat_shrinkage` learns
+the weights with `weight_shrinkage=0.5` and
+`neural_mixture_mnist_flat_neighbors_learned` learns them without
+shrinkage (seed 0), both otherwise with the settings of
+`neural_mixture_mnist_flat_neighbors`. `selection_mnist_seed0` comes from
 `benchmarks/run_selection.py` with the registry's MNIST settings and three
 runs of 10 epochs (as `neural_mixture_mnist_n_init3`), seed 0 only.
 
@@ -147,7 +160,9 @@ predates them (`--param consistency_weight=0 --param max_epochs=50 --param
 temperature_decay=0.0277259` restores it, ln 2 / 25 rounded), and
 `gmvae_mnist_consistency_image_views_unsupervised` tried image views with
 the MLP and was stopped after seed 0, as it did worse than the tabular
-views. The semi-supervised section keeps its own settings.
+views. `gmvae_mnist_neighbors_unsupervised` has the MNIST settings
+with neighbour views (`views="neighbors"`, 10 neighbours) instead of the
+tabular ones, seed 0 only. The semi-supervised section keeps its own settings.
 """
 
 

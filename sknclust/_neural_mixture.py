@@ -163,8 +163,17 @@ class NeuralMixtureEM(BaseDeepClusterer):
         of the epochs, and after each later epoch a component left with under
         a fifth of its 1/K share of the points is re-seeded by splitting the
         largest one (see Notes). ``False`` keeps π uniform throughout, which
-        favours clusters of equal size. With the MLP on MNIST, learned
-        weights collapsed every benchmark fit; use ``False`` there.
+        favours clusters of equal size. With the MLP on MNIST, plain learned
+        weights collapsed every benchmark fit; use ``weight_shrinkage=0.5``
+        or ``False`` there.
+    weight_shrinkage : float, default=0.0
+        Share :math:`\\lambda` in [0, 1) by which each M-step target for π is
+        pulled towards uniform, :math:`(1 - \\lambda)\\,\\bar\\gamma_k +
+        \\lambda / K`: the maximum a posteriori step under a symmetric
+        Dirichlet prior worth :math:`\\lambda / (1 - \\lambda)` times the
+        data's own count. It keeps a component's weight from running down
+        while its points drift away. 0 is the plain M-step; ignored with
+        ``update_weights=False``.
     n_init : int, default=1
         Number of training runs from different initialisations; one of them
         is kept (see ``run_selection``).
@@ -249,7 +258,8 @@ class NeuralMixtureEM(BaseDeepClusterer):
     With ``update_weights=True``, π is uniform for the first half of the epochs
     (uniform weights favour equal cluster sizes, but learned from the start
     they let components starve), then follows the M-step
-    :math:`\\pi_k = \\operatorname{mean}_i \\gamma_{ik}`. A class split in two
+    :math:`\\pi_k = \\operatorname{mean}_i \\gamma_{ik}` (shrunk towards
+    :math:`1/K` by ``weight_shrinkage``). A class split in two
     during the warm-up can then merge back and leave a component empty while
     two other classes share one. So after each epoch with learned weights, a
     component holding under :math:`0.2/K` of the points (argmax of
@@ -285,6 +295,7 @@ class NeuralMixtureEM(BaseDeepClusterer):
         "consistency": [StrOptions({"agreement", "cross_entropy"})],
         "consistency_weight": [Interval(Real, 0, None, closed="left")],
         "update_weights": ["boolean"],
+        "weight_shrinkage": [Interval(Real, 0, 1, closed="left")],
         **RUN_PARAMETER_CONSTRAINTS,
         **VIEW_PARAMETER_CONSTRAINTS,
     }
@@ -306,6 +317,7 @@ class NeuralMixtureEM(BaseDeepClusterer):
         views: str = "augment",
         n_neighbors: int = 10,
         update_weights: bool = True,
+        weight_shrinkage: float = 0.0,
         n_init: int = 1,
         run_selection: str = "agreement",
         batch_size: int = 256,
@@ -337,6 +349,7 @@ class NeuralMixtureEM(BaseDeepClusterer):
         self.views = views
         self.n_neighbors = n_neighbors
         self.update_weights = update_weights
+        self.weight_shrinkage = weight_shrinkage
         self.n_init = n_init
         self.run_selection = run_selection
 
@@ -407,9 +420,15 @@ class NeuralMixtureEM(BaseDeepClusterer):
         return -same.clamp_min(math.log(1e-8)).mean()
 
     def _step_weights(self, module, target, momentum=_WEIGHT_MOMENTUM):
-        """Closed-form M-step for π, damped; a floor keeps every component alive."""
+        """Closed-form M-step for π: shrunk towards uniform, damped, floored.
+
+        The shrinkage is the MAP step under a symmetric Dirichlet prior; the
+        floor keeps every component alive.
+        """
         with torch.no_grad():
             weights = module.log_weights.exp()
+            shrink = self.weight_shrinkage
+            target = (1 - shrink) * target + shrink / self.n_clusters
             weights = (1 - momentum) * weights + momentum * target.to(weights.dtype)
             floor = 0.01 / self.n_clusters
             weights = weights.clamp_min(floor)

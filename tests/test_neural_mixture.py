@@ -236,6 +236,39 @@ def test_weights_learned_after_the_warm_up(blobs, update_weights):
         np.testing.assert_allclose(est.weights_, 1 / 3)
 
 
+def test_weight_shrinkage_step_is_the_dirichlet_map_step(fitted):
+    est = copy.deepcopy(fitted).set_params(weight_shrinkage=0.5)
+    module = est.module_
+    with torch.no_grad():
+        module.log_weights.fill_(math.log(1 / 3))
+    target = torch.tensor([1.0, 0.0, 0.0])
+    est._step_weights(module, target, momentum=1.0)
+    # Halfway from the batch mean to uniform; the prior's pseudo-counts
+    # equal the data's count.
+    expected = torch.tensor([2 / 3, 1 / 6, 1 / 6], dtype=module.log_weights.dtype)
+    torch.testing.assert_close(module.log_weights.exp(), expected)
+
+
+def test_weight_shrinkage_pulls_learned_weights_towards_uniform():
+    # Blobs of 400, 100 and 100 points: learned weights follow the sizes.
+    X, y = make_blobs(n_samples=[400, 100, 100], centers=CENTERS, random_state=0)
+    kw = dict(n_clusters=3, random_state=0, **{**FAST, "max_epochs": 20})
+    plain = NeuralMixtureEM(**kw).fit(X)
+    shrunk = NeuralMixtureEM(weight_shrinkage=0.6, **kw).fit(X)
+    assert adjusted_rand_score(y, plain.labels_) > 0.9
+    assert adjusted_rand_score(y, shrunk.labels_) > 0.9
+    assert plain.weights_.max() > 0.55
+    assert 1 / 3 < shrunk.weights_.max() < plain.weights_.max() - 0.1
+    np.testing.assert_allclose(shrunk.weights_.sum(), 1.0, rtol=1e-6)
+
+
+@pytest.mark.parametrize("value", [1.0, -0.1])
+def test_weight_shrinkage_out_of_range(blobs, value):
+    X, _ = blobs
+    with pytest.raises(ValueError, match="weight_shrinkage"):
+        NeuralMixtureEM(n_clusters=3, weight_shrinkage=value, **FAST).fit(X)
+
+
 def _training_set(est, X):
     from sknclust._data import TrainingSet
 
