@@ -56,6 +56,8 @@ ORDER = [
     "neural_mixture_mnist_flat_select_heldout.md",
     "neural_mixture_mnist_flat_select5.md",
     "neural_mixture_mnist_flat_select5_seed2.md",
+    "neural_mixture_mnist_flat_select5_seed3.md",
+    "neural_mixture_mnist_flat_select5_seed4.md",
     "neural_mixture_mnist_flat_shrinkage.md",
     "neural_mixture_mnist_flat_neighbors_learned.md",
     "neural_mixture_mnist_flat_neighbors.md",
@@ -86,7 +88,8 @@ and NeuralMixtureEM on flat MNIST vectors (two threads) and on digits (one
 thread); and one run with more: the three semi-supervised GMVAE fits ran
 at once, one thread each, on the two cores; and the sections of
 2026-12-02 (`neural_mixture_mnist_flat_shrinkage`,
-`neural_mixture_mnist_flat_neighbors_learned` and
+`neural_mixture_mnist_flat_neighbors_learned`, the
+`neural_mixture_mnist_flat_select5` sections and
 `gmvae_mnist_neighbors_unsupervised`) at times shared the two cores with
 two other jobs, so their fit times are high. Thread counts change
 floating-point summation order, so a rerun matches these figures only with
@@ -131,7 +134,11 @@ sets all its parameters, and so do those of its held-out seeds
 `_40_epochs` for seed 2), one section a seed because they ran side by side.
 `neural_mixture_mnist_flat_select` (and its held-out seeds, `_heldout`) has
 the same settings with three runs of 12 epochs a fit, kept by the lowest
-loss; its command sets them all. `neural_mixture_mnist_flat_shrinkage` learns
+loss; its command sets them all. `neural_mixture_mnist_flat_select5`
+(seeds 0 and 1) and `_select5_seed2`, `_seed3` and `_seed4` run five such
+runs a fit; the first three runs of each fit are those of
+`neural_mixture_mnist_flat_select`, as the runs draw from one seeded
+stream. `neural_mixture_mnist_flat_shrinkage` learns
 the weights with `weight_shrinkage=0.5` and
 `neural_mixture_mnist_flat_neighbors_learned` learns them without
 shrinkage (seed 0), both otherwise with the settings of
