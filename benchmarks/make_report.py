@@ -42,6 +42,7 @@ ORDER = [
     "selection_digits.md",
     "neural_mixture_digits.md",
     "neural_mixture_digits_learned.md",
+    "neural_mixture_digits_shrinkage.md",
     "neural_mixture_usps_consensus.md",
     "selection_usps.md",
     "neural_mixture_usps.md",
@@ -49,6 +50,7 @@ ORDER = [
     "neural_mixture_usps_n_init5_heldout.md",
     "neural_mixture_usps_one_run.md",
     "neural_mixture_usps_uniform_one_run.md",
+    "neural_mixture_usps_shrinkage.md",
     "neural_mixture_mnist.md",
     "neural_mixture_mnist_n_init3.md",
     "selection_mnist_seed0.md",
@@ -89,7 +91,8 @@ thread); and one run with more: the three semi-supervised GMVAE fits ran
 at once, one thread each, on the two cores; and the sections of
 2026-12-02 (`neural_mixture_mnist_flat_shrinkage`,
 `neural_mixture_mnist_flat_neighbors_learned`, the
-`neural_mixture_mnist_flat_select5` sections and
+`neural_mixture_mnist_flat_select5` sections, the two `_shrinkage`
+sections on digits and USPS, and
 `gmvae_mnist_neighbors_unsupervised`) at times shared the two cores with
 two other jobs, so their fit times are high. Thread counts change
 floating-point summation order, so a rerun matches these figures only with
@@ -142,7 +145,10 @@ stream. `neural_mixture_mnist_flat_shrinkage` learns
 the weights with `weight_shrinkage=0.5` and
 `neural_mixture_mnist_flat_neighbors_learned` learns them without
 shrinkage (seed 0), both otherwise with the settings of
-`neural_mixture_mnist_flat_neighbors`. `selection_mnist_seed0` comes from
+`neural_mixture_mnist_flat_neighbors`. `neural_mixture_digits_shrinkage`
+and `neural_mixture_usps_shrinkage` have the registry's settings (as
+`neural_mixture_digits_agreement` and `neural_mixture_usps_consensus`)
+with `weight_shrinkage=0.5`. `selection_mnist_seed0` comes from
 `benchmarks/run_selection.py` with the registry's MNIST settings and three
 runs of 10 epochs (as `neural_mixture_mnist_n_init3`), seed 0 only.
 
