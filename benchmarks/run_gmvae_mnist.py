@@ -105,6 +105,7 @@ def unsupervised(seed, X, y, split, real_knn, figure=None):
         "knn_error": knn_error,
         "generation": hits / total,
         "seconds": seconds,
+        "epochs": model.n_iter_,
     }
 
 
@@ -163,6 +164,7 @@ def report_unsupervised(unsup, figure):
                 f"{100 * r['knn_error']:.2f}%",
                 f"{100 * r['generation']:.1f}%",
                 f"{r['seconds']:.0f}",
+                str(r["epochs"]),
             ]
             for r in unsup
         ]
@@ -175,6 +177,7 @@ def report_unsupervised(unsup, figure):
                 _mean_std([100 * r["knn_error"] for r in unsup], "{:.2f}") + "%",
                 _mean_std([100 * r["generation"] for r in unsup], "{:.1f}") + "%",
                 _mean_std([r["seconds"] for r in unsup], "{:.0f}"),
+                "",
             ]
         )
         lines += [
@@ -190,6 +193,7 @@ def report_unsupervised(unsup, figure):
                     "5-NN error (test)",
                     "generation",
                     "fit s",
+                    "epochs",
                 ],
                 rows,
             ),
