@@ -37,6 +37,9 @@ ORDER = [
     "gmvae_mnist_unsupervised.md",
     "gmvae_mnist_consistency_image_views_unsupervised.md",
     "gmvae_mnist_neighbors_unsupervised.md",
+    "gmvae_mnist_reference_seed0_unsupervised.md",
+    "gmvae_mnist_reference_seed1_unsupervised.md",
+    "gmvae_mnist_reference_seed2_unsupervised.md",
     "gmvae_mnist_semi.md",
     "neural_mixture_digits_agreement.md",
     "selection_digits.md",
@@ -54,6 +57,9 @@ ORDER = [
     "neural_mixture_mnist.md",
     "neural_mixture_mnist_n_init3.md",
     "selection_mnist_seed0.md",
+    "neural_mixture_mnist_batch512_seed0.md",
+    "neural_mixture_mnist_batch512_seed1.md",
+    "neural_mixture_mnist_batch512_seed2.md",
     "neural_mixture_mnist_flat_select.md",
     "neural_mixture_mnist_flat_select_heldout.md",
     "neural_mixture_mnist_flat_select5.md",
@@ -94,7 +100,9 @@ at once, one thread each, on the two cores; and the sections of
 `neural_mixture_mnist_flat_select5` sections, the two `_shrinkage`
 sections on digits and USPS, and
 `gmvae_mnist_neighbors_unsupervised`) at times shared the two cores with
-two other jobs, so their fit times are high. Thread counts change
+two other jobs, as did the `gmvae_mnist_reference` and
+`neural_mixture_mnist_batch512` sections of the same day (up to four jobs on
+the two cores), so their fit times are high. Thread counts change
 floating-point summation order, so a rerun matches these figures only with
 the same `--threads`.
 NeuralMixtureEM on MNIST ran the default `"batchnorm"` formulation only.
@@ -151,6 +159,9 @@ and `neural_mixture_usps_shrinkage` have the registry's settings (as
 with `weight_shrinkage=0.5`. `selection_mnist_seed0` comes from
 `benchmarks/run_selection.py` with the registry's MNIST settings and three
 runs of 10 epochs (as `neural_mixture_mnist_n_init3`), seed 0 only.
+`neural_mixture_mnist_batch512_seed0`, `_seed1` and `_seed2` have the
+registry's MNIST settings with batches of 512 instead of 256, one section a
+seed because they ran side by side.
 
 GMVAEClustering on digits and USPS uses the consistency term with image
 views and the MLP (`architecture="mlp"`, `consistency_weight=4.0`, and
@@ -175,7 +186,11 @@ temperature_decay=0.0277259` restores it, ln 2 / 25 rounded), and
 the MLP and was stopped after seed 0, as it did worse than the tabular
 views. `gmvae_mnist_neighbors_unsupervised` has the MNIST settings
 with neighbour views (`views="neighbors"`, 10 neighbours) instead of the
-tabular ones, seed 0 only. The semi-supervised section keeps its own settings.
+tabular ones, seed 0 only. `gmvae_mnist_reference_seed0`, `_seed1` and
+`_seed2` have the reference's own settings (no consistency term, batch 64,
+100 epochs, the temperature at its floor by epoch 50, every epoch run), one
+section a seed because they ran side by side. The semi-supervised section
+keeps its own settings.
 """
 
 

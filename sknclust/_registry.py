@@ -191,7 +191,9 @@ def _deep_kmeans_params(strategy: str) -> dict[str, dict[str, Any]]:
 # 0.787 (5 seeds) and 0.620 -> 0.720 (3 seeds); on MNIST with the tabular
 # views (image views did worse on seed 0), 40 epochs with the temperature at
 # its floor by epoch 20 gave 0.684 ± 0.022 in 11 minutes, against
-# 0.670 ± 0.068 in 18 for 50 epochs without it (floor by epoch 25). Five
+# 0.670 ± 0.068 in 18 for 50 epochs without it (floor by epoch 25); the
+# reference's own 100 epochs at batch 64 gave 0.726 ± 0.031, far over the
+# budget (about an hour a fit with other jobs on the cores). Five
 # runs a fit, kept by their agreement (benchmarks/run_selection.py): digits
 # 0.83 (0.76 for the average run); USPS 0.80 on seeds 0-2 (0.77 for the
 # average run) and 0.77 on seeds 0-4, two of them held out; 15 minutes a
