@@ -230,8 +230,41 @@ def format_markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) 
     return "\n".join("| " + " | ".join(line) + " |" for line in lines)
 
 
+# Vector extensions that select different matrix-product kernels in the
+# BLAS and oneDNN, most capable first.
+_CPU_EXTENSIONS = (("amx_tile", "AMX"), ("avx512f", "AVX-512"), ("avx2", "AVX2"))
+
+
+def cpu_description(cpuinfo="/proc/cpuinfo") -> str:
+    """CPU model and its widest vector extension, as far as the system says.
+
+    Results of a seeded fit match bit for bit only on the same kind of CPU:
+    its vector extensions choose the kernels, and so the summation order.
+    """
+    model = platform.processor() or "unknown CPU"
+    try:
+        with open(cpuinfo, encoding="utf-8", errors="replace") as f:
+            text = f.read()
+    except OSError:
+        return model
+    # The first processor's block; every core of a machine reports the same.
+    block = text.split("\n\n", 1)[0]
+    fields = {
+        key.strip(): value.strip()
+        for key, value in (
+            line.split(":", 1) for line in block.splitlines() if ":" in line
+        )
+    }
+    model = fields.get("model name", model)
+    flags = set(fields.get("flags", "").split())
+    for flag, name in _CPU_EXTENSIONS:
+        if flag in flags:
+            return f"{model} with {name}"
+    return model
+
+
 def machine_description() -> str:
-    """Platform, CPU count and the device ``device="auto"`` resolves to."""
+    """Platform, CPU, thread count and the device ``device="auto"`` resolves to."""
     try:
         from sknclust._device import resolve_device
 
@@ -241,8 +274,9 @@ def machine_description() -> str:
     import torch
 
     return (
-        f"{platform.platform()}, {os.cpu_count()} CPUs, torch {torch.__version__} "
-        f"with {torch.get_num_threads()} thread(s), device {device}"
+        f"{platform.platform()}, {os.cpu_count()} CPUs ({cpu_description()}), "
+        f"torch {torch.__version__} with {torch.get_num_threads()} thread(s), "
+        f"device {device}"
     )
 
 

@@ -56,7 +56,7 @@ def test_benchmark_digits_baselines(tmp_path, capsys):
     assert markdown.startswith("# Clustering benchmark: digits")
     assert "- seeds: 0, 1" in markdown
     assert re.search(r"- date: \d{4}-\d\d-\d\d", markdown)
-    assert "CPUs, torch" in markdown and "with 1 thread(s)" in markdown
+    assert "CPUs (" in markdown and "with 1 thread(s)" in markdown
     assert "- command: `sknclust benchmark --estimators KMeans GaussianMixture" in (
         markdown
     )
@@ -331,3 +331,27 @@ def test_per_seed_table_reports_smallest_cluster():
     assert row["clusters found"] == "3"
     assert row["smallest cluster"] == "1.0%"
     assert row["ACC"] == "0.5000"
+
+
+@pytest.mark.parametrize(
+    "flags, expected",
+    [
+        ("fpu sse2 avx2 avx512f amx_tile", "Test CPU 9000 with AMX"),
+        ("fpu sse2 avx2 avx512f", "Test CPU 9000 with AVX-512"),
+        ("fpu sse2 avx2", "Test CPU 9000 with AVX2"),
+        ("fpu sse2", "Test CPU 9000"),
+    ],
+)
+def test_cpu_description_names_model_and_widest_extension(tmp_path, flags, expected):
+    # Two processors; only the first block is read.
+    block = f"processor\t: {{}}\nmodel name\t: Test CPU 9000\nflags\t\t: {flags}\n"
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(block.format(0) + "\n" + block.format(1).replace("9000", "1"))
+    assert _benchmark.cpu_description(cpuinfo) == expected
+
+
+def test_cpu_description_without_cpuinfo(tmp_path, monkeypatch):
+    monkeypatch.setattr(_benchmark.platform, "processor", lambda: "arm")
+    assert _benchmark.cpu_description(tmp_path / "missing") == "arm"
+    monkeypatch.setattr(_benchmark.platform, "processor", lambda: "")
+    assert _benchmark.cpu_description(tmp_path / "missing") == "unknown CPU"
