@@ -104,7 +104,14 @@ two other jobs, as did the `gmvae_mnist_reference` and
 `neural_mixture_mnist_batch512` sections of the same day (up to four jobs on
 the two cores), so their fit times are high. Thread counts change
 floating-point summation order, so a rerun matches these figures only with
-the same `--threads`.
+the same `--threads`, and only on the same kind of CPU: its vector
+extensions choose the matrix-product kernels (see Reproducibility in the
+user guide). Machine lines name the CPU from 2026-12-02 on; the earlier
+ones give only the kernel build (`fc-v595`, `fc-v857`, `fc-v1045`). The
+`fc-v1045` machine has AVX-512 and AMX; the CPUs behind the others were
+not recorded, and seeded reruns there gave other per-seed figures than
+on `fc-v857`, so a rerun need not repeat the per-seed figures of a
+section from another machine.
 NeuralMixtureEM on MNIST ran the default `"batchnorm"` formulation only.
 Per-dataset estimator settings are in `sknclust/_registry.py`.
 
