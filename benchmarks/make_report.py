@@ -57,6 +57,9 @@ ORDER = [
     "neural_mixture_mnist.md",
     "neural_mixture_mnist_n_init3.md",
     "selection_mnist_seed0.md",
+    "neural_mixture_mnist_rerun_seed0.md",
+    "neural_mixture_mnist_rerun_seed1.md",
+    "neural_mixture_mnist_rerun_seed2.md",
     "neural_mixture_mnist_batch512_seed0.md",
     "neural_mixture_mnist_batch512_seed1.md",
     "neural_mixture_mnist_batch512_seed2.md",
@@ -149,7 +152,9 @@ weights; `--param update_weights=False` restores it (as in
 (`views="neighbors"`), which none of the earlier sections had; its command
 sets all its parameters, and so do those of its held-out seeds
 (`_heldout`) and of the 40-epoch runs (`_40_epochs_seed0`, `_seed1`, and
-`_40_epochs` for seed 2), one section a seed because they ran side by side.
+`_40_epochs` for seed 2), one section a seed because they ran side by side; `neural_mixture_mnist_rerun_seed0`,
+`_seed1` and `_seed2` rerun `neural_mixture_mnist` on the same machine as
+them, for a paired comparison.
 `neural_mixture_mnist_flat_select` (and its held-out seeds, `_heldout`) has
 the same settings with three runs of 12 epochs a fit, kept by the lowest
 loss; its command sets them all. `neural_mixture_mnist_flat_select5`
