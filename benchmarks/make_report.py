@@ -152,9 +152,7 @@ weights; `--param update_weights=False` restores it (as in
 (`views="neighbors"`), which none of the earlier sections had; its command
 sets all its parameters, and so do those of its held-out seeds
 (`_heldout`) and of the 40-epoch runs (`_40_epochs_seed0`, `_seed1`, and
-`_40_epochs` for seed 2), one section a seed because they ran side by side; `neural_mixture_mnist_rerun_seed0`,
-`_seed1` and `_seed2` rerun `neural_mixture_mnist` on the same machine as
-them, for a paired comparison.
+`_40_epochs` for seed 2), one section a seed because they ran side by side.
 `neural_mixture_mnist_flat_select` (and its held-out seeds, `_heldout`) has
 the same settings with three runs of 12 epochs a fit, kept by the lowest
 loss; its command sets them all. `neural_mixture_mnist_flat_select5`
@@ -173,7 +171,9 @@ with `weight_shrinkage=0.5`. `selection_mnist_seed0` comes from
 runs of 10 epochs (as `neural_mixture_mnist_n_init3`), seed 0 only.
 `neural_mixture_mnist_batch512_seed0`, `_seed1` and `_seed2` have the
 registry's MNIST settings with batches of 512 instead of 256, one section a
-seed because they ran side by side.
+seed because they ran side by side. `neural_mixture_mnist_rerun_seed0`,
+`_seed1` and `_seed2` rerun `neural_mixture_mnist` on the same machine as
+them, for a paired comparison.
 
 GMVAEClustering on digits and USPS uses the consistency term with image
 views and the MLP (`architecture="mlp"`, `consistency_weight=4.0`, and
