@@ -112,8 +112,8 @@ extensions choose the matrix-product kernels (see Reproducibility in the
 user guide). Machine lines name the CPU from 2026-12-02 on; the earlier
 ones give only the kernel build (`fc-v595`, `fc-v857`, `fc-v1045`). The
 `fc-v1045` machine has AVX-512 and AMX; the CPUs behind the others were
-not recorded, and seeded reruns there gave other per-seed figures than
-on `fc-v857`, so a rerun need not repeat the per-seed figures of a
+not recorded, and seeded reruns on `fc-v1045` gave other per-seed figures
+than on `fc-v857`, so a rerun need not repeat the per-seed figures of a
 section from another machine.
 NeuralMixtureEM on MNIST ran the default `"batchnorm"` formulation only.
 Per-dataset estimator settings are in `sknclust/_registry.py`.
@@ -200,9 +200,9 @@ views. `gmvae_mnist_neighbors_unsupervised` has the MNIST settings
 with neighbour views (`views="neighbors"`, 10 neighbours) instead of the
 tabular ones, seed 0 only. `gmvae_mnist_reference_seed0`, `_seed1` and
 `_seed2` have the reference's own settings (no consistency term, batch 64,
-100 epochs, the temperature at its floor by epoch 50, every epoch run), one
-section a seed because they ran side by side. The semi-supervised section
-keeps its own settings.
+100 epochs with no early stopping, the temperature at its floor by epoch
+50), one section a seed because they ran side by side. The semi-supervised
+section keeps its own settings.
 """
 
 
