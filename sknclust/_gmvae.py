@@ -193,8 +193,11 @@ class GMVAEClustering(BaseDeepClusterer):
     tol : float, default=1e-4
         Relative improvement of the training loss below which an epoch counts as
         no progress.
-    n_iter_no_change : int, default=10
-        Training stops after this many epochs without progress.
+    n_iter_no_change : int or None, default=10
+        Training stops after this many epochs without progress; ``None``
+        trains for ``max_epochs``, as the reference does. The temperature
+        keeps falling while the loss stalls, so early stopping can end a run
+        before the clusters separate (see the user guide).
     n_init : int, default=1
         Number of training runs from different initialisations; one of them
         is kept (see ``run_selection``).
@@ -293,7 +296,7 @@ class GMVAEClustering(BaseDeepClusterer):
         "min_temperature": [Interval(Real, 0, None, closed="neither")],
         "temperature_decay": [Interval(Real, 0, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
-        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), None],
         **RUN_PARAMETER_CONSTRAINTS,
         **VIEW_PARAMETER_CONSTRAINTS,
     }
@@ -325,7 +328,7 @@ class GMVAEClustering(BaseDeepClusterer):
         lr_schedule: str = "constant",
         max_epochs: int = 100,
         tol: float = 1e-4,
-        n_iter_no_change: int = 10,
+        n_iter_no_change: int | None = 10,
         n_init: int = 1,
         run_selection: str = "agreement",
         device: str = "auto",
@@ -436,6 +439,7 @@ class GMVAEClustering(BaseDeepClusterer):
                 self._loss,
                 training_set,
                 epochs=self.max_epochs,
+                early_stopping=self.n_iter_no_change is not None,
                 on_epoch_begin=anneal,
             )
 

@@ -255,6 +255,14 @@ def test_consistency_changes_the_fit(blobs):
     assert np.mean(cons.predict(X) == y_true) > 0.9
 
 
+def test_n_iter_no_change_none_trains_every_epoch(blobs):
+    X, _ = blobs
+    # With tol=1, no epoch counts as progress, so a patience of 2 stops early.
+    kw = dict(n_clusters=3, max_epochs=8, tol=1.0, **FAST)
+    assert GMVAEClustering(n_iter_no_change=2, **kw).fit(X).n_iter_ < 8
+    assert GMVAEClustering(n_iter_no_change=None, **kw).fit(X).n_iter_ == 8
+
+
 class _ScriptedRuns(GMVAEClustering):
     """Runs that train nothing: each records its freshly drawn first weight
     and reports a set loss, epoch count and partition of the check rows."""
