@@ -22,6 +22,10 @@ ORDER = [
     "engine.md",
     "gmvae_digits.md",
     "gmvae_digits_consistency_1.0.md",
+    "gmvae_digits_full_epochs.md",
+    "gmvae_digits_full_epochs_heldout.md",
+    "selection_gmvae_digits_full_epochs.md",
+    "gmvae_digits_early_stopping_one_run.md",
     "gmvae_digits_n_init5.md",
     "selection_gmvae_digits_n_init5.md",
     "selection_gmvae_digits_n_init10.md",
@@ -29,6 +33,11 @@ ORDER = [
     "gmvae_digits_neighbors.md",
     "gmvae_usps.md",
     "gmvae_usps_n_init5.md",
+    "gmvae_usps_full_epochs_seed0.md",
+    "gmvae_usps_full_epochs_seed1.md",
+    "gmvae_usps_full_epochs_seed2.md",
+    "gmvae_usps_full_epochs_seed3.md",
+    "gmvae_usps_full_epochs_seed4.md",
     "selection_gmvae_usps.md",
     "selection_gmvae_usps_seed3.md",
     "selection_gmvae_usps_seed4.md",
@@ -105,16 +114,19 @@ sections on digits and USPS, and
 `gmvae_mnist_neighbors_unsupervised`) at times shared the two cores with
 two other jobs, as did the `gmvae_mnist_reference` and
 `neural_mixture_mnist_batch512` sections of the same day (up to four jobs on
-the two cores), so their fit times are high. Thread counts change
+the two cores), and so did the GMVAE `_full_epochs` sections and
+`gmvae_digits_early_stopping_one_run` (two to four jobs), so their fit
+times are high. Thread counts change
 floating-point summation order, so a rerun matches these figures only with
 the same `--threads`, and only on the same kind of CPU: its vector
 extensions choose the matrix-product kernels (see Reproducibility in the
 user guide). Machine lines name the CPU from 2026-12-02 on; the earlier
-ones give only the kernel build (`fc-v595`, `fc-v857`, `fc-v1045`). The
-`fc-v1045` machine has AVX-512 and AMX; the CPUs behind the others were
-not recorded, and seeded reruns on `fc-v1045` gave other per-seed figures
-than on `fc-v857`, so a rerun need not repeat the per-seed figures of a
-section from another machine.
+ones give only the kernel build (`fc-v595`, `fc-v857`, `fc-v1045`), which
+does not identify the CPU: `fc-v1045` lines name an Intel Xeon with AMX in
+some sections and an AMD EPYC with AVX-512 in others. The CPUs behind the
+older lines were not recorded, and seeded reruns on the Xeon gave other
+per-seed figures than on `fc-v857`, so a rerun need not repeat the
+per-seed figures of a section from another machine.
 NeuralMixtureEM on MNIST ran the default `"batchnorm"` formulation only.
 Per-dataset estimator settings are in `sknclust/_registry.py`.
 
@@ -178,8 +190,19 @@ them, for a paired comparison.
 GMVAEClustering on digits and USPS uses the consistency term with image
 views and the MLP (`architecture="mlp"`, `consistency_weight=4.0`, and
 `image_shape` (1, 8, 8) or (1, 16, 16)), with five runs a fit kept by
-their agreement (`n_init=5`). `gmvae_digits_n_init5` and
-`gmvae_usps_n_init5` have these settings, and
+their agreement (`n_init=5`), and every run trains all its epochs
+(`n_iter_no_change=None`). `gmvae_digits_full_epochs`,
+`selection_gmvae_digits_full_epochs` and
+`gmvae_digits_full_epochs_heldout` (seeds 5 to 9, run after the settings
+were chosen) have the current digits settings;
+`gmvae_digits_early_stopping_one_run` has them with early stopping and one
+run a fit (`--param n_init=1 --param n_iter_no_change=10`), on the same
+machine. The `gmvae_usps_full_epochs` sections (one a seed, as they ran
+side by side, up to four jobs on the two cores) have the current USPS
+settings (their command passes `--param n_iter_no_change=None`, which the
+registry now sets).
+`gmvae_digits_n_init5` and `gmvae_usps_n_init5` have the settings before
+that change (early stopping), and
 `gmvae_digits_consistency_4.0` and `gmvae_usps_consistency_4.0` have them
 with one run a fit (`--param n_init=1`); `gmvae_digits` and `gmvae_usps`
 predate them, and `--param consistency_weight=0 --param image_shape=None
