@@ -352,9 +352,10 @@ class BaseDeepClusterer(
         """Run one training phase of ``self.module_`` and record its history.
 
         With ``early_stopping``, the estimator's ``tol`` and ``n_iter_no_change``
-        parameters stop the phase early; estimators that never stop early do
-        not have them.
+        parameters stop the phase early, unless ``n_iter_no_change`` is None;
+        estimators that never stop early do not have them.
         """
+        early_stopping = early_stopping and self.n_iter_no_change is not None
         if early_stopping:
             kw.update(tol=self.tol, n_iter_no_change=self.n_iter_no_change)
         history = run_phase(

@@ -439,7 +439,6 @@ class GMVAEClustering(BaseDeepClusterer):
                 self._loss,
                 training_set,
                 epochs=self.max_epochs,
-                early_stopping=self.n_iter_no_change is not None,
                 on_epoch_begin=anneal,
             )
 
