@@ -21,8 +21,11 @@ _WEIGHT_MOMENTUM = 0.1
 # Share of the epochs trained with uniform weights before π is learned.
 _WARMUP_FRACTION = 0.5
 # A component holding fewer points than this share of 1/K is re-seeded by
-# splitting the largest one (as in split-and-merge EM).
+# splitting the largest one (as in split-and-merge EM). Uniform weights pull
+# the sizes towards 1/K, so during the warm-up the bar is higher; learned
+# weights let true clusters be small.
 _STARVED = 0.2
+_STARVED_IN_WARMUP = 0.5
 # Check rows (evenly spaced): where starved components, the component to
 # split and the agreement between runs are measured.
 _SPLIT_ROWS = CHECK_ROWS
@@ -160,12 +163,14 @@ class NeuralMixtureEM(BaseDeepClusterer):
         Learn the mixing weights π by a running closed-form M-step (an
         exponential moving average of the batch-mean responsibilities, then one
         full-data step after training). They stay uniform for the first half
-        of the epochs, and after each later epoch a component left with under
-        a fifth of its 1/K share of the points is re-seeded by splitting the
-        largest one (see Notes). ``False`` keeps π uniform throughout, which
-        favours clusters of equal size. With the MLP on MNIST, plain learned
-        weights collapsed every benchmark fit; use ``weight_shrinkage=0.5``
-        or ``False`` there.
+        of the epochs. After every epoch, a component left with under half of
+        its 1/K share of the points during that warm-up, or under a fifth
+        after it, is re-seeded by splitting the largest one (see Notes), so
+        true clusters smaller than half of 1/K can be cut into during the
+        warm-up. ``False`` keeps π uniform throughout, with no re-seeding,
+        which favours clusters of equal size. With the MLP on MNIST, plain
+        learned weights collapsed every benchmark fit; use
+        ``weight_shrinkage=0.5`` or ``False`` there.
     weight_shrinkage : float, default=0.0
         Share :math:`\\lambda` in [0, 1) by which each M-step target for π is
         pulled towards uniform, :math:`(1 - \\lambda)\\,\\bar\\gamma_k +
@@ -260,15 +265,19 @@ class NeuralMixtureEM(BaseDeepClusterer):
     (uniform weights favour equal cluster sizes, but learned from the start
     they let components starve), then follows the M-step
     :math:`\\pi_k = \\operatorname{mean}_i \\gamma_{ik}` (shrunk towards
-    :math:`1/K` by ``weight_shrinkage``). A class split in two
-    during the warm-up can then merge back and leave a component empty while
-    two other classes share one. So after each epoch with learned weights, a
-    component holding under :math:`0.2/K` of the points (argmax of
-    :math:`\\gamma`, on up to 10,000 evenly spaced training rows, the
-    check rows) is re-seeded from the
-    largest component, as in split-and-merge EM: the two head rows are tilted
-    apart along the axis between the largest component's two-means halves (in
-    the head's input space) and share its weight.
+    :math:`1/K` by ``weight_shrinkage``). A component can starve in either
+    phase, leaving two classes to share another: a class split in two during
+    the warm-up can merge back, and on MNIST a component shrank to nothing
+    during the warm-up itself. So after every epoch, a component holding
+    under :math:`0.5/K` of the points during the warm-up (where uniform
+    weights pull the sizes towards :math:`1/K`), or under :math:`0.2/K`
+    after it (where learned weights let true clusters be small), is
+    re-seeded from the largest component, as in split-and-merge EM. Shares
+    are argmax counts of :math:`\\gamma` on up to 10,000 evenly spaced
+    training rows, the check rows. The two head rows are tilted apart along
+    the axis between the largest component's two-means halves (in the head's
+    input space); after the warm-up they also share its weight, while in it
+    π stays uniform.
 
     :meth:`predict_proba` returns the responsibilities :math:`\\gamma`.
     :meth:`score` is the mean per-sample log-likelihood
@@ -444,8 +453,9 @@ class NeuralMixtureEM(BaseDeepClusterer):
             self._learning_weights = self.update_weights and epoch >= warmup
 
         def end_epoch(epoch):
-            if self._learning_weights:
-                self._split_starved(training_set)
+            if self.update_weights:
+                # π stays uniform during the warm-up: the split leaves it alone.
+                self._split_starved(training_set, share_weight=self._learning_weights)
 
         self._learning_weights = False
         self._prepare_views(training_set)
@@ -491,21 +501,23 @@ class NeuralMixtureEM(BaseDeepClusterer):
             log_p = self._batch_log_density(u) + module.log_weights
             return h, u, log_p.argmax(1)
 
-    def _split_starved(self, training_set):
+    def _split_starved(self, training_set, *, share_weight=True):
         """Re-seed each starved component by splitting the largest one.
 
-        With learned weights, a class split in two during the warm-up can merge
-        back and leave a component with no points, while two other classes
-        still share one component; the largest component is the likeliest to
-        hold two. A starved component takes half of it: in the head's input
-        space, their two logits are tilted apart along the axis between the
-        component's two-means halves, and its weight is shared between them.
+        A component can lose its points, in the warm-up or after it, while
+        two other classes still share one component; the largest component is
+        the likeliest to hold two. A starved component takes half of it: in
+        the head's input space, their two logits are tilted apart along the
+        axis between the component's two-means halves. With ``share_weight``
+        (learned weights) its weight is shared between them too; in the
+        warm-up π stays uniform and the higher warm-up bar applies.
         """
         module = self.module_
         h, u, labels = self._check_rows(training_set)
         with torch.no_grad():
             share = torch.bincount(labels, minlength=self.n_clusters) / len(h)
-            starved = share < _STARVED / self.n_clusters
+            bar = _STARVED if share_weight else _STARVED_IN_WARMUP
+            starved = share < bar / self.n_clusters
             if not starved.any():
                 return
             targets = torch.nonzero(starved).flatten().tolist()
@@ -524,9 +536,10 @@ class NeuralMixtureEM(BaseDeepClusterer):
                 head.bias[k] = head.bias[j] - step * (centre @ axis)
                 head.weight[j] -= step * axis
                 head.bias[j] += step * (centre @ axis)
-                weights = module.log_weights.exp()
-                weights[k] = weights[j] = weights[j] / 2
-                module.log_weights.copy_((weights / weights.sum()).log())
+                if share_weight:
+                    weights = module.log_weights.exp()
+                    weights[k] = weights[j] = weights[j] / 2
+                    module.log_weights.copy_((weights / weights.sum()).log())
                 if self.verbose:
                     print(f"split component {j}: half of it re-seeds component {k}")
 

@@ -251,8 +251,10 @@ def test_weight_shrinkage_step_is_the_dirichlet_map_step(fitted):
 
 def test_weight_shrinkage_pulls_learned_weights_towards_uniform():
     # Blobs of 400, 100 and 100 points: learned weights follow the sizes.
+    # The small blobs sit at half of 1/K, where the warm-up re-seeds a
+    # component, so the weights need 20 epochs after the warm-up.
     X, y = make_blobs(n_samples=[400, 100, 100], centers=CENTERS, random_state=0)
-    kw = dict(n_clusters=3, random_state=0, **{**FAST, "max_epochs": 20})
+    kw = dict(n_clusters=3, random_state=0, **{**FAST, "max_epochs": 40})
     plain = NeuralMixtureEM(**kw).fit(X)
     shrunk = NeuralMixtureEM(weight_shrinkage=0.6, **kw).fit(X)
     assert adjusted_rand_score(y, plain.labels_) > 0.9
@@ -301,6 +303,42 @@ def test_split_reseeds_a_starved_component(blobs, fitted):
     assert adjusted_rand_score(y, before) < 0.7
     assert adjusted_rand_score(y, after) > 0.95
     torch.testing.assert_close(module.log_weights.exp().sum(), torch.tensor(1.0))
+
+
+def test_split_in_the_warm_up_keeps_the_weights(blobs, fitted):
+    X, _ = blobs
+    est = copy.deepcopy(fitted)
+    module = est.module_
+    with torch.no_grad():
+        module.log_weights.copy_(torch.tensor([1e-9, 0.5, 0.5]).log())
+    weights = module.log_weights.clone()
+    head = module.head.weight.clone()
+    est._split_starved(_training_set(est, X), share_weight=False)
+    # The head rows are re-seeded, but π is left as it was.
+    assert not torch.equal(module.head.weight, head)
+    torch.testing.assert_close(module.log_weights, weights)
+
+
+class _CountedSplits(NeuralMixtureEM):
+    """Records, per call of the re-seeding, whether it shares the weight."""
+
+    def _split_starved(self, training_set, *, share_weight=True):
+        self.splits_ = [*getattr(self, "splits_", []), share_weight]
+        super()._split_starved(training_set, share_weight=share_weight)
+
+
+@pytest.mark.parametrize("update_weights", [True, False])
+def test_starved_components_checked_after_every_epoch(blobs, update_weights):
+    X, _ = blobs
+    est = _CountedSplits(
+        n_clusters=3,
+        update_weights=update_weights,
+        random_state=1,
+        **{**FAST, "max_epochs": 4, "batch_size": 100},
+    ).fit(X)
+    # Warm-up epochs too, leaving π uniform there; none with uniform weights.
+    expected = [False, False, True, True] if update_weights else []
+    assert getattr(est, "splits_", []) == expected
 
 
 def test_split_leaves_populated_components_alone(blobs, fitted):
