@@ -22,6 +22,8 @@ ORDER = [
     "engine.md",
     "gmvae_digits.md",
     "gmvae_digits_consistency_1.0.md",
+    "gmvae_digits_200_epochs.md",
+    "gmvae_digits_200_epochs_heldout.md",
     "gmvae_digits_full_epochs.md",
     "gmvae_digits_full_epochs_heldout.md",
     "selection_gmvae_digits_full_epochs.md",
@@ -50,11 +52,13 @@ ORDER = [
     "gmvae_mnist_reference_seed1_unsupervised.md",
     "gmvae_mnist_reference_seed2_unsupervised.md",
     "gmvae_mnist_semi.md",
+    "neural_mixture_digits_warmup_split.md",
     "neural_mixture_digits_agreement.md",
     "selection_digits.md",
     "neural_mixture_digits.md",
     "neural_mixture_digits_learned.md",
     "neural_mixture_digits_shrinkage.md",
+    "neural_mixture_usps_warmup_split.md",
     "neural_mixture_usps_consensus.md",
     "selection_usps.md",
     "neural_mixture_usps.md",
@@ -63,6 +67,8 @@ ORDER = [
     "neural_mixture_usps_one_run.md",
     "neural_mixture_usps_uniform_one_run.md",
     "neural_mixture_usps_shrinkage.md",
+    "neural_mixture_mnist_warmup_split.md",
+    "neural_mixture_mnist_warmup_split_two_threads.md",
     "neural_mixture_mnist.md",
     "neural_mixture_mnist_n_init3.md",
     "selection_mnist_seed0.md",
@@ -89,6 +95,7 @@ ORDER = [
     "neural_mixture_mnist_flat.md",
     "neural_mixture_mnist_flat_uniform.md",
     "neural_mixture_mnist_mlp.md",
+    "neural_mixture_reseeding_blobs.md",
     "projective.md",
 ]
 
@@ -128,6 +135,16 @@ older lines were not recorded, and seeded reruns on the Xeon gave other
 per-seed figures than on `fc-v857`, so a rerun need not repeat the
 per-seed figures of a section from another machine.
 NeuralMixtureEM on MNIST ran the default `"batchnorm"` formulation only.
+The `_warmup_split` sections and `gmvae_digits_200_epochs` and its
+`_heldout` section (2026-12-02, AMD EPYC) shared the two cores with two to
+four jobs, so their fit times are high as well; the one exception,
+`neural_mixture_mnist_warmup_split_two_threads`, ran with two threads and
+nothing else on the machine. The `_warmup_split`
+sections and `neural_mixture_reseeding_blobs` are the only NeuralMixtureEM
+sections with learned weights from the current code, which re-seeds
+starved components during the warm-up too; the other sections with learned
+weights ran with re-seeding after the warm-up only, and those with uniform
+weights (`update_weights=False`) are unaffected.
 Per-dataset estimator settings are in `sknclust/_registry.py`.
 
 In the registry, DeepKMeans uses image views (`augment=True`) with the `"alternating"`
