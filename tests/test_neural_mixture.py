@@ -217,15 +217,19 @@ class _CountedSteps(NeuralMixtureEM):
         super()._step_weights(module, target, momentum)
 
 
-@pytest.mark.parametrize("update_weights", [True, False])
-def test_weights_learned_after_the_warm_up(blobs, update_weights):
-    X, _ = blobs
-    est = _CountedSteps(
+def _four_epochs(cls, X, update_weights):
+    """A fit of four epochs, three batches each: two of warm-up, two after."""
+    return cls(
         n_clusters=3,
         update_weights=update_weights,
         random_state=1,
         **{**FAST, "max_epochs": 4, "batch_size": 100},
     ).fit(X)
+
+
+@pytest.mark.parametrize("update_weights", [True, False])
+def test_weights_learned_after_the_warm_up(blobs, update_weights):
+    est = _four_epochs(_CountedSteps, blobs[0], update_weights)
     if update_weights:
         # Uniform for the first half of the epochs, then one step per batch;
         # the last step is the full-data one after training.
@@ -329,13 +333,7 @@ class _CountedSplits(NeuralMixtureEM):
 
 @pytest.mark.parametrize("update_weights", [True, False])
 def test_starved_components_checked_after_every_epoch(blobs, update_weights):
-    X, _ = blobs
-    est = _CountedSplits(
-        n_clusters=3,
-        update_weights=update_weights,
-        random_state=1,
-        **{**FAST, "max_epochs": 4, "batch_size": 100},
-    ).fit(X)
+    est = _four_epochs(_CountedSplits, blobs[0], update_weights)
     # Warm-up epochs too, leaving π uniform there; none with uniform weights.
     expected = [False, False, True, True] if update_weights else []
     assert getattr(est, "splits_", []) == expected
