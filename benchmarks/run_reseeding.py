@@ -36,10 +36,10 @@ def ari(X, y, seed, bar):
     default = nm._STARVED_IN_WARMUP
     nm._STARVED_IN_WARMUP = bar
     try:
-        labels = NeuralMixtureEM(n_clusters=3, random_state=seed, **SETTINGS).fit(X)
+        est = NeuralMixtureEM(n_clusters=3, random_state=seed, **SETTINGS).fit(X)
     finally:
         nm._STARVED_IN_WARMUP = default
-    return adjusted_rand_score(y, labels.labels_)
+    return adjusted_rand_score(y, est.labels_)
 
 
 def main(argv=None):

@@ -454,8 +454,7 @@ class NeuralMixtureEM(BaseDeepClusterer):
 
         def end_epoch(epoch):
             if self.update_weights:
-                # π stays uniform during the warm-up: the split leaves it alone.
-                self._split_starved(training_set, share_weight=self._learning_weights)
+                self._split_starved(training_set, warm_up=not self._learning_weights)
 
         self._learning_weights = False
         self._prepare_views(training_set)
@@ -501,22 +500,22 @@ class NeuralMixtureEM(BaseDeepClusterer):
             log_p = self._batch_log_density(u) + module.log_weights
             return h, u, log_p.argmax(1)
 
-    def _split_starved(self, training_set, *, share_weight=True):
+    def _split_starved(self, training_set, *, warm_up=False):
         """Re-seed each starved component by splitting the largest one.
 
         A component can lose its points, in the warm-up or after it, while
         two other classes still share one component; the largest component is
         the likeliest to hold two. A starved component takes half of it: in
         the head's input space, their two logits are tilted apart along the
-        axis between the component's two-means halves. With ``share_weight``
-        (learned weights) its weight is shared between them too; in the
-        warm-up π stays uniform and the higher warm-up bar applies.
+        axis between the component's two-means halves, and after the warm-up
+        its weight is shared between them. In the warm-up (``warm_up=True``)
+        the higher bar applies and π stays uniform.
         """
         module = self.module_
         h, u, labels = self._check_rows(training_set)
         with torch.no_grad():
             share = torch.bincount(labels, minlength=self.n_clusters) / len(h)
-            bar = _STARVED if share_weight else _STARVED_IN_WARMUP
+            bar = _STARVED_IN_WARMUP if warm_up else _STARVED
             starved = share < bar / self.n_clusters
             if not starved.any():
                 return
@@ -536,7 +535,7 @@ class NeuralMixtureEM(BaseDeepClusterer):
                 head.bias[k] = head.bias[j] - step * (centre @ axis)
                 head.weight[j] -= step * axis
                 head.bias[j] += step * (centre @ axis)
-                if share_weight:
+                if not warm_up:
                     weights = module.log_weights.exp()
                     weights[k] = weights[j] = weights[j] / 2
                     module.log_weights.copy_((weights / weights.sum()).log())

@@ -242,10 +242,9 @@ _GMVAE_PARAMS: dict[str, dict[str, Any]] = {
 # seeds 0-4 0.952 ± 0.061 and MNIST 0.940 ± 0.042 (0.966, 0.972, 0.881).
 # MNIST as flat vectors with the MLP is not an entry here: its benchmark
 # command sets neighbour views, 30 neighbours, weight 1 and uniform weights
-# (0.828), plus
-# three runs of 12 epochs kept by the lowest loss (0.817 on seeds 0-2, 0.835
-# over seeds 0-4) or five (0.839 and 0.848). Learned weights need
-# weight_shrinkage=0.5 with the MLP (plain ones collapsed).
+# (0.828), plus three runs of 12 epochs kept by the lowest loss (0.817 on
+# seeds 0-2, 0.835 over seeds 0-4) or five (0.839 and 0.848). Learned
+# weights need weight_shrinkage=0.5 with the MLP (plain ones collapsed).
 _NEURAL_MIXTURE_PARAMS: dict[str, dict[str, Any]] = {
     "digits": {
         "image_shape": (1, 8, 8),

@@ -317,25 +317,25 @@ def test_split_in_the_warm_up_keeps_the_weights(blobs, fitted):
         module.log_weights.copy_(torch.tensor([1e-9, 0.5, 0.5]).log())
     weights = module.log_weights.clone()
     head = module.head.weight.clone()
-    est._split_starved(_training_set(est, X), share_weight=False)
+    est._split_starved(_training_set(est, X), warm_up=True)
     # The head rows are re-seeded, but π is left as it was.
     assert not torch.equal(module.head.weight, head)
     torch.testing.assert_close(module.log_weights, weights)
 
 
 class _CountedSplits(NeuralMixtureEM):
-    """Records, per call of the re-seeding, whether it shares the weight."""
+    """Records, per call of the re-seeding, whether it is in the warm-up."""
 
-    def _split_starved(self, training_set, *, share_weight=True):
-        self.splits_ = [*getattr(self, "splits_", []), share_weight]
-        super()._split_starved(training_set, share_weight=share_weight)
+    def _split_starved(self, training_set, *, warm_up=False):
+        self.splits_ = [*getattr(self, "splits_", []), warm_up]
+        super()._split_starved(training_set, warm_up=warm_up)
 
 
 @pytest.mark.parametrize("update_weights", [True, False])
 def test_starved_components_checked_after_every_epoch(blobs, update_weights):
     est = _four_epochs(_CountedSplits, blobs[0], update_weights)
     # Warm-up epochs too, leaving π uniform there; none with uniform weights.
-    expected = [False, False, True, True] if update_weights else []
+    expected = [True, True, False, False] if update_weights else []
     assert getattr(est, "splits_", []) == expected
 
 
