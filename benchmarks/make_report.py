@@ -8,6 +8,7 @@ in a fixed order and copies the figures next to the page.
 """
 
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 RESULTS = Path("benchmarks/results")
@@ -108,43 +109,43 @@ clustering sections come from `benchmarks/run_clustering.py` (one family of
 estimators per report), the GMVAE MNIST sections from
 `benchmarks/run_gmvae_mnist.py`.
 
-Fit times were measured with one torch thread while another benchmark ran on
-the machine's second core, except three runs with nothing else running:
-DeepKMeans on digits (two threads, both cores of the 2-core target machine),
-and NeuralMixtureEM on flat MNIST vectors (two threads) and on digits (one
-thread); and one run with more: the three semi-supervised GMVAE fits ran
-at once, one thread each, on the two cores; and the sections of
-2026-12-02 (`neural_mixture_mnist_flat_shrinkage`,
-`neural_mixture_mnist_flat_neighbors_learned`, the
-`neural_mixture_mnist_flat_select5` sections, the two `_shrinkage`
-sections on digits and USPS, and
-`gmvae_mnist_neighbors_unsupervised`) at times shared the two cores with
-two other jobs, as did the `gmvae_mnist_reference` and
-`neural_mixture_mnist_batch512` sections of the same day (up to four jobs on
-the two cores), and so did the GMVAE `_full_epochs` sections and
-`gmvae_digits_early_stopping_one_run` (two to four jobs), so their fit
-times are high. Thread counts change
-floating-point summation order, so a rerun matches these figures only with
-the same `--threads`, and only on the same kind of CPU: its vector
-extensions choose the matrix-product kernels (see Reproducibility in the
-user guide). Machine lines name the CPU from 2026-12-02 on; the earlier
-ones give only the kernel build (`fc-v595`, `fc-v857`, `fc-v1045`), which
-does not identify the CPU: `fc-v1045` lines name an Intel Xeon with AMX in
-some sections and an AMD EPYC with AVX-512 in others. The CPUs behind the
-older lines were not recorded, and seeded reruns on the Xeon gave other
-per-seed figures than on `fc-v857`, so a rerun need not repeat the
-per-seed figures of a section from another machine.
+## Where the targets stand
+
+`make_report.py` reads each result from the per-seed rows of the sections
+below: the mean ± standard deviation over seeds, or the largest or smallest
+value of any seed, pooling the seeds of several sections where a result
+names more than one. The last digit can differ from a section's own summary,
+which averages unrounded values.
+
+<standing>
+## How the fits ran
+
+The target machine has two CPU cores. Unless the table below says
+otherwise, a section ran with one torch thread while one other benchmark ran
+on the second core. Fit times of sections that shared the cores with more
+jobs are high.
+
+<conditions>
+Thread counts change floating-point summation order, so a rerun matches a
+section only with the same `--threads`, and only on the same kind of CPU:
+its vector extensions choose the matrix-product kernels (see
+Reproducibility in the user guide). Machine lines name the CPU from
+2026-12-02 on; the earlier ones give only the kernel build (`fc-v595`,
+`fc-v857`, `fc-v1045`), which does not identify the CPU: `fc-v1045` lines
+name an Intel Xeon with AMX in some sections and an AMD EPYC with AVX-512
+in others. The CPUs behind the older lines were not recorded, and seeded
+reruns on the Xeon gave other per-seed figures than on `fc-v857`, so a
+rerun need not repeat the per-seed figures of a section from another
+machine.
+
+## Settings of each section
+
 NeuralMixtureEM on MNIST ran the default `"batchnorm"` formulation only.
-The `_warmup_split` sections and `gmvae_digits_200_epochs` and its
-`_heldout` section (2026-12-02, AMD EPYC) shared the two cores with two to
-four jobs, so their fit times are high as well; the one exception,
-`neural_mixture_mnist_warmup_split_two_threads`, ran with two threads and
-nothing else on the machine. The `_warmup_split`
-sections and `neural_mixture_reseeding_blobs` are the only NeuralMixtureEM
-sections with learned weights from the current code, which re-seeds
-starved components during the warm-up too; the other sections with learned
-weights ran with re-seeding after the warm-up only, and those with uniform
-weights (`update_weights=False`) are unaffected.
+The `_warmup_split` sections and `neural_mixture_reseeding_blobs` are the
+only NeuralMixtureEM sections with learned weights from the current code,
+which re-seeds starved components during the warm-up too; the other
+sections with learned weights ran with re-seeding after the warm-up only,
+and those with uniform weights (`update_weights=False`) are unaffected.
 Per-dataset estimator settings are in `sknclust/_registry.py`.
 
 In the registry, DeepKMeans uses image views (`augment=True`) with the `"alternating"`
@@ -246,10 +247,262 @@ section keeps its own settings.
 """
 
 
+def _cells(line):
+    return [cell.strip() for cell in line.strip().strip("|").split("|")]
+
+
+def per_seed(section, column, row=None):
+    """Per-seed values of ``column`` in a section's tables, as floats.
+
+    Rows are those whose ``seed`` cell is a number (and whose first cell is
+    ``row``, for tables with one row per estimator and seed); a trailing ``%``
+    is dropped, so percentages stay percentages.
+    """
+    values, header = [], None
+    for line in (RESULTS / f"{section}.md").read_text().splitlines():
+        if not line.startswith("|"):
+            header = None
+            continue
+        cells = _cells(line)
+        if header is None:
+            header = cells
+            continue
+        if set(line) <= set("|- ") or "seed" not in header or column not in header:
+            continue
+        record = dict(zip(header, cells, strict=False))
+        if not record["seed"].isdigit() or (row is not None and cells[0] != row):
+            continue
+        values.append(float(record[column].rstrip("%")))
+    return values
+
+
+def _spread(values):
+    mean = sum(values) / len(values)
+    std = (sum((v - mean) ** 2 for v in values) / len(values)) ** 0.5
+    return mean, std
+
+
+NME, GMVAE = "NeuralMixtureEM[batchnorm]", "GMVAEClustering"
+GMVAE_MNIST = ["gmvae_mnist_consistency_unsupervised"]
+FLAT = ["neural_mixture_mnist_flat_select5", "neural_mixture_mnist_flat_select5_seed2"]
+NME_RUNS = [
+    "neural_mixture_digits_warmup_split",
+    "neural_mixture_usps_warmup_split",
+    "neural_mixture_mnist_warmup_split",
+    *FLAT,
+]
+
+
+@dataclass
+class Target:
+    """A target, and the per-seed column of the sections it is read from.
+
+    ``summary`` is ``"mean"`` (mean ± std over the pooled seeds), ``"max"`` or
+    ``"min"``; the bounds apply to that figure, ``std_at_most`` to the std.
+    """
+
+    task: str
+    text: str
+    sections: list[str]
+    column: str
+    row: str | None = None
+    summary: str = "mean"
+    at_least: float | None = None
+    at_most: float | None = None
+    std_at_most: float | None = None
+
+
+TARGETS = [
+    Target(
+        "NeuralMixtureEM, digits",
+        "ACC ≥ 0.88, std ≤ 0.03",
+        ["neural_mixture_digits_warmup_split"],
+        "ACC",
+        NME,
+        at_least=0.88,
+        std_at_most=0.03,
+    ),
+    Target(
+        "NeuralMixtureEM, USPS",
+        "ACC ≥ 0.90",
+        ["neural_mixture_usps_warmup_split"],
+        "ACC",
+        NME,
+        at_least=0.90,
+    ),
+    Target(
+        "NeuralMixtureEM, MNIST images",
+        "ACC ≥ 0.95",
+        ["neural_mixture_mnist_warmup_split"],
+        "ACC",
+        NME,
+        at_least=0.95,
+    ),
+    Target(
+        "NeuralMixtureEM, MNIST images",
+        "fit ≤ 20 min (two threads, alone)",
+        ["neural_mixture_mnist_warmup_split_two_threads"],
+        "fit [s]",
+        NME,
+        summary="max",
+        at_most=1200,
+    ),
+    Target(
+        "NeuralMixtureEM, MNIST flat vectors",
+        "ACC ≥ 0.85 (seeds 0 to 2)",
+        FLAT,
+        "ACC",
+        NME,
+        at_least=0.85,
+    ),
+    Target(
+        "NeuralMixtureEM, every run above",
+        "smallest cluster ≥ 1 %",
+        NME_RUNS,
+        "smallest cluster",
+        NME,
+        summary="min",
+        at_least=1.0,
+    ),
+    Target("GMVAEClustering, MNIST", "ACC ≥ 0.88", GMVAE_MNIST, "ACC", at_least=0.88),
+    Target(
+        "GMVAEClustering, MNIST",
+        "fit ≤ 20 min",
+        GMVAE_MNIST,
+        "fit s",
+        summary="max",
+        at_most=1200,
+    ),
+    Target(
+        "GMVAEClustering, USPS",
+        "ACC ≥ 0.78",
+        [f"gmvae_usps_full_epochs_seed{seed}" for seed in range(5)],
+        "ACC",
+        GMVAE,
+        at_least=0.78,
+    ),
+    Target(
+        "GMVAEClustering, digits",
+        "ACC ≥ 0.85",
+        ["gmvae_digits_200_epochs"],
+        "ACC",
+        GMVAE,
+        at_least=0.85,
+    ),
+    Target(
+        "GMVAEClustering, MNIST, 100 labels",
+        "test accuracy ≥ 0.95",
+        ["gmvae_mnist_semi"],
+        "test accuracy",
+        at_least=0.95,
+    ),
+    Target(
+        "GMVAEClustering, MNIST",
+        "5-NN error ≤ 4 %",
+        GMVAE_MNIST,
+        "5-NN error (test)",
+        summary="max",
+        at_most=4.0,
+    ),
+    Target(
+        "GMVAEClustering, MNIST",
+        "generation ≥ 80 %",
+        GMVAE_MNIST,
+        "generation",
+        at_least=80.0,
+    ),
+]
+
+# Sections whose fits ran otherwise than with one torch thread beside one
+# other job: (sections, torch threads, other jobs on the two cores).
+CONDITIONS = [
+    ("every section not listed here", 1, "one"),
+    ("`benchmark_digits`, `benchmark_digits_heldout` (DeepKMeans)", 2, "none"),
+    ("`neural_mixture_mnist_flat`", 2, "none"),
+    ("`neural_mixture_digits`", 1, "none"),
+    ("`neural_mixture_mnist_warmup_split_two_threads`", 2, "none"),
+    ("`gmvae_mnist_semi`", 1, "two: its three fits ran at once"),
+    (
+        "`neural_mixture_mnist_flat_shrinkage`, "
+        "`neural_mixture_mnist_flat_neighbors_learned`, the "
+        "`neural_mixture_mnist_flat_select5` sections, "
+        "`neural_mixture_digits_shrinkage`, `neural_mixture_usps_shrinkage`, "
+        "`gmvae_mnist_neighbors_unsupervised`",
+        1,
+        "one, at times two",
+    ),
+    (
+        "`gmvae_mnist_reference` and `neural_mixture_mnist_batch512` sections",
+        1,
+        "up to three",
+    ),
+    (
+        "GMVAE `_full_epochs` sections, `gmvae_digits_early_stopping_one_run`",
+        1,
+        "one to three",
+    ),
+    (
+        "`_warmup_split` sections, `gmvae_digits_200_epochs`, "
+        "`gmvae_digits_200_epochs_heldout`",
+        1,
+        "one to three",
+    ),
+]
+
+
+def conditions_table():
+    lines = [
+        "| section | torch threads | other jobs on the two cores |",
+        "| --- | --- | --- |",
+    ]
+    lines += [
+        f"| {where} | {threads} | {jobs} |" for where, threads, jobs in CONDITIONS
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def standing_table():
+    """Markdown table of each target, the figure read for it and whether it is met."""
+    lines = [
+        "| estimator and task | target | result | met | seeds | from |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for t in TARGETS:
+        values = [v for s in t.sections for v in per_seed(s, t.column, t.row)]
+        if not values:
+            raise ValueError(f"no {t.column!r} values in {t.sections}")
+        unit = " %" if "%" in t.text else ""
+        std = None
+        if t.summary == "mean":
+            value, std = _spread(values)
+            digits = 1 if unit else 3
+            result = f"{value:.{digits}f} ± {std:.{digits}f}{unit}"
+        else:
+            value = max(values) if t.summary == "max" else min(values)
+            shown = (
+                f"{value / 60:.1f} min"
+                if t.column.startswith("fit")
+                else f"{value:g}{unit}"
+            )
+            result = f"{t.summary} {shown}"
+        met = (
+            (t.at_least is None or value >= t.at_least)
+            and (t.at_most is None or value <= t.at_most)
+            and (t.std_at_most is None or std <= t.std_at_most)
+        )
+        names = ", ".join(f"`{s}`" for s in t.sections)
+        lines.append(
+            f"| {t.task} | {t.text} | {result} | {'yes' if met else '**no**'} "
+            f"| {len(values)} | {names} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def main():
     names = [n for n in ORDER if (RESULTS / n).exists()]
     names += sorted(p.name for p in RESULTS.glob("*.md") if p.name not in ORDER)
-    parts = [HEADER]
+    header = HEADER.replace("<standing>", standing_table())
+    parts = [header.replace("<conditions>", conditions_table())]
     for name in names:
         parts.append((RESULTS / name).read_text().rstrip() + "\n")
     for figure in RESULTS.glob("*.png"):
