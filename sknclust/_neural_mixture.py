@@ -179,7 +179,8 @@ class NeuralMixtureEM(BaseDeepClusterer):
         data's own count. It keeps a component's weight from running down
         while its points drift away. 0 is the plain M-step; ignored with
         ``update_weights=False``. Meant for the MLP: with the convolutional
-        trunk it lowered ACC on digits and USPS (see the User Guide).
+        trunk it lowered ACC on digits and USPS, and on MNIST it helped one
+        seed and hurt another (see the User Guide).
     n_init : int, default=1
         Number of training runs from different initialisations; one of them
         is kept (see ``run_selection``).
