@@ -139,7 +139,7 @@ Reproducibility in the user guide). Machine lines name the CPU from
 2026-12-02 on; the earlier ones give only the kernel build (`fc-v595`,
 `fc-v857`, `fc-v1045`), which does not identify the CPU: `fc-v1045` lines
 name an Intel Xeon with AMX in some sections and an AMD EPYC with AVX-512
-in others. The CPUs behind the older lines were not recorded, and seeded
+or with AVX2 in others. The CPUs behind the older lines were not recorded, and seeded
 reruns on the Xeon gave other per-seed figures than on `fc-v857`, so a
 rerun need not repeat the per-seed figures of a section from another
 machine.
