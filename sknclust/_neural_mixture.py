@@ -18,8 +18,6 @@ from sknclust.nn import ConvEncoder, mlp
 _EPS = 1e-5
 # Step of the running (EMA) M-step for the mixing weights.
 _WEIGHT_MOMENTUM = 0.1
-# Share of the epochs trained with uniform weights before π is learned.
-_WARMUP_FRACTION = 0.5
 # A component holding fewer points than this share of 1/K is re-seeded by
 # splitting the largest one (as in split-and-merge EM). Uniform weights pull
 # the sizes towards 1/K, so during the warm-up the bar is higher; learned
@@ -171,6 +169,13 @@ class NeuralMixtureEM(BaseDeepClusterer):
         which favours clusters of equal size. With the MLP on MNIST, plain
         learned weights collapsed every benchmark fit; use
         ``weight_shrinkage=0.5`` or ``False`` there.
+    weight_warmup : float, default=0.5
+        Share of the epochs (rounded up) during which π is held uniform, with
+        the warm-up's higher re-seeding bar, before it is learned; ignored
+        with ``update_weights=False``. ``1.0`` holds π uniform for the whole
+        fit while still re-seeding starved components, which suits clusters
+        known to be of about equal size (MNIST in the User Guide); π then
+        stays uniform after training too.
     weight_shrinkage : float, default=0.0
         Share :math:`\\lambda` in [0, 1) by which each M-step target for π is
         pulled towards uniform, :math:`(1 - \\lambda)\\,\\bar\\gamma_k +
@@ -306,6 +311,7 @@ class NeuralMixtureEM(BaseDeepClusterer):
         "consistency": [StrOptions({"agreement", "cross_entropy"})],
         "consistency_weight": [Interval(Real, 0, None, closed="left")],
         "update_weights": ["boolean"],
+        "weight_warmup": [Interval(Real, 0, 1, closed="both")],
         "weight_shrinkage": [Interval(Real, 0, 1, closed="left")],
         **RUN_PARAMETER_CONSTRAINTS,
         **VIEW_PARAMETER_CONSTRAINTS,
@@ -328,6 +334,7 @@ class NeuralMixtureEM(BaseDeepClusterer):
         views: str = "augment",
         n_neighbors: int = 10,
         update_weights: bool = True,
+        weight_warmup: float = 0.5,
         weight_shrinkage: float = 0.0,
         n_init: int = 1,
         run_selection: str = "agreement",
@@ -360,6 +367,7 @@ class NeuralMixtureEM(BaseDeepClusterer):
         self.views = views
         self.n_neighbors = n_neighbors
         self.update_weights = update_weights
+        self.weight_warmup = weight_warmup
         self.weight_shrinkage = weight_shrinkage
         self.n_init = n_init
         self.run_selection = run_selection
@@ -448,7 +456,7 @@ class NeuralMixtureEM(BaseDeepClusterer):
     def _fit_schedule(self, training_set, rng):
         # π stays uniform during the warm-up; learned from the first epoch, it
         # lets the components starve one by one.
-        warmup = math.ceil(_WARMUP_FRACTION * self.max_epochs)
+        warmup = math.ceil(self.weight_warmup * self.max_epochs)
 
         def begin_epoch(epoch):
             self._learning_weights = self.update_weights and epoch >= warmup
@@ -479,7 +487,8 @@ class NeuralMixtureEM(BaseDeepClusterer):
         finally:
             del self._learning_weights
         self.n_iter_ = len(history)
-        self._fit_inference_statistics(training_set)
+        learned = self.update_weights and warmup < self.max_epochs
+        self._fit_inference_statistics(training_set, step_weights=learned)
         self.weights_ = self.module_.log_weights.exp().cpu().numpy().astype(np.float64)
 
     def _check_rows(self, training_set):
@@ -543,8 +552,11 @@ class NeuralMixtureEM(BaseDeepClusterer):
                 if self.verbose:
                     print(f"split component {j}: half of it re-seeds component {k}")
 
-    def _fit_inference_statistics(self, training_set):
-        """Whole-training-set logit statistics, then one full-data step for π."""
+    def _fit_inference_statistics(self, training_set, *, step_weights):
+        """Whole-training-set logit statistics, then one full-data step for π.
+
+        The step is taken only where π was learned in training.
+        """
         module = self.module_
         with torch.no_grad():
             u = torch.cat(
@@ -554,7 +566,7 @@ class NeuralMixtureEM(BaseDeepClusterer):
             module.logit_mean.copy_(mean)
             module.logit_std.copy_(std)
             module.log_mass.copy_(log_mass)
-            if self.update_weights:
+            if step_weights:
                 log_p = self._stored_log_density(module, u)
                 gamma = torch.softmax(log_p + module.log_weights.double(), dim=1)
                 self._step_weights(module, gamma.mean(0), momentum=1.0)

@@ -217,12 +217,13 @@ class _CountedSteps(NeuralMixtureEM):
         super()._step_weights(module, target, momentum)
 
 
-def _four_epochs(cls, X, update_weights):
+def _four_epochs(cls, X, update_weights, **params):
     """A fit of four epochs, three batches each: two of warm-up, two after."""
     return cls(
         n_clusters=3,
         update_weights=update_weights,
         random_state=1,
+        **params,
         **{**FAST, "max_epochs": 4, "batch_size": 100},
     ).fit(X)
 
@@ -337,6 +338,36 @@ def test_starved_components_checked_after_every_epoch(blobs, update_weights):
     # Warm-up epochs too, leaving π uniform there; none with uniform weights.
     expected = [True, True, False, False] if update_weights else []
     assert getattr(est, "splits_", []) == expected
+
+
+@pytest.mark.parametrize(
+    "weight_warmup, steps, splits",
+    [
+        # Uniform throughout, re-seeding at the warm-up bar, no step after.
+        (1.0, [], [True] * 4),
+        # Learned from the first epoch; three batches an epoch, then the
+        # full-data step.
+        (0.0, [0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3, 3], [False] * 4),
+        # A fifth of four epochs rounds up to one.
+        (0.2, [1, 1, 1, 2, 2, 2, 3, 3, 3, 3], [True, False, False, False]),
+    ],
+)
+def test_weight_warmup_sets_the_uniform_epochs(blobs, weight_warmup, steps, splits):
+    class Counted(_CountedSteps, _CountedSplits):
+        pass
+
+    est = _four_epochs(Counted, blobs[0], True, weight_warmup=weight_warmup)
+    assert est.steps_ == steps
+    assert est.splits_ == splits
+    if not steps:
+        np.testing.assert_allclose(est.weights_, 1 / 3, rtol=1e-6)
+
+
+@pytest.mark.parametrize("value", [1.5, -0.1])
+def test_weight_warmup_out_of_range(blobs, value):
+    X, _ = blobs
+    with pytest.raises(ValueError, match="weight_warmup"):
+        NeuralMixtureEM(n_clusters=3, weight_warmup=value, **FAST).fit(X)
 
 
 def test_split_leaves_populated_components_alone(blobs, fitted):
