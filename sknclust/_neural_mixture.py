@@ -71,6 +71,20 @@ def _standardise(u):
     return u_hat, mean, std, torch.logsumexp(u_hat, 0) - math.log(u.shape[0])
 
 
+def _merge_candidate(gamma, share, exclude):
+    """The smaller of the two components whose responsibilities overlap most.
+
+    The overlap is the cosine between the columns of ``gamma`` (the merge
+    criterion of split-and-merge EM); pairs with ``exclude`` do not count.
+    """
+    norm = gamma.norm(dim=0).clamp_min(1e-12)
+    overlap = (gamma.T @ gamma) / torch.outer(norm, norm)
+    overlap.fill_diagonal_(-1)
+    overlap[exclude, :] = overlap[:, exclude] = -1
+    i, j = divmod(int(overlap.argmax()), overlap.shape[1])
+    return i if share[i] <= share[j] else j
+
+
 def _split_axis(points, n_iter=10):
     """Centre of ``points`` and the unit axis between their two-means halves.
 
@@ -186,6 +200,15 @@ class NeuralMixtureEM(BaseDeepClusterer):
         ``update_weights=False``. Meant for the MLP: with the convolutional
         trunk it lowered ACC on digits and USPS, and on MNIST it helped one
         seed and hurt another (see the User Guide).
+    split_above : float or None, default=None
+        Also re-seed, after an epoch in which no component starved, when the
+        largest component holds more than ``split_above`` times 1/K of the
+        points: it is most likely two classes sharing one component. It is
+        split, and the half goes to the smaller of the two components whose
+        responsibilities overlap most (likely the two halves of a split
+        class), as in split-and-merge EM. Set it above the largest true
+        cluster's share times K; ``None`` turns it off. Ignored with
+        ``update_weights=False``.
     n_init : int, default=1
         Number of training runs from different initialisations; one of them
         is kept (see ``run_selection``).
@@ -283,7 +306,13 @@ class NeuralMixtureEM(BaseDeepClusterer):
     training rows, the check rows. The two head rows are tilted apart along
     the axis between the largest component's two-means halves (in the head's
     input space); after the warm-up they also share its weight, while in it
-    π stays uniform.
+    π stays uniform. With ``split_above`` set, a component holding more than
+    ``split_above``:math:`/K` of the points is split the same way when none
+    starved; the component it re-seeds is the smaller of the pair
+    :math:`(i, j)` (neither of them the large one) with the highest merge
+    criterion :math:`\\gamma_i^\\top\\gamma_j / (\\lVert\\gamma_i\\rVert
+    \\lVert\\gamma_j\\rVert)` over the check rows, whose points then mostly
+    join the other one of the pair.
 
     :meth:`predict_proba` returns the responsibilities :math:`\\gamma`.
     :meth:`score` is the mean per-sample log-likelihood
@@ -313,6 +342,7 @@ class NeuralMixtureEM(BaseDeepClusterer):
         "update_weights": ["boolean"],
         "weight_warmup": [Interval(Real, 0, 1, closed="both")],
         "weight_shrinkage": [Interval(Real, 0, 1, closed="left")],
+        "split_above": [Interval(Real, 1, None, closed="neither"), None],
         **RUN_PARAMETER_CONSTRAINTS,
         **VIEW_PARAMETER_CONSTRAINTS,
     }
@@ -336,6 +366,7 @@ class NeuralMixtureEM(BaseDeepClusterer):
         update_weights: bool = True,
         weight_warmup: float = 0.5,
         weight_shrinkage: float = 0.0,
+        split_above: float | None = None,
         n_init: int = 1,
         run_selection: str = "agreement",
         batch_size: int = 256,
@@ -369,6 +400,7 @@ class NeuralMixtureEM(BaseDeepClusterer):
         self.update_weights = update_weights
         self.weight_warmup = weight_warmup
         self.weight_shrinkage = weight_shrinkage
+        self.split_above = split_above
         self.n_init = n_init
         self.run_selection = run_selection
 
@@ -527,6 +559,14 @@ class NeuralMixtureEM(BaseDeepClusterer):
             share = torch.bincount(labels, minlength=self.n_clusters) / len(h)
             bar = _STARVED_IN_WARMUP if warm_up else _STARVED
             starved = share < bar / self.n_clusters
+            if not starved.any() and self.split_above is not None:
+                # A component holding two classes: re-seed the component most
+                # likely to be half of a split class, the SMEM merge pick.
+                largest = int(share.argmax())
+                if share[largest] > self.split_above / self.n_clusters:
+                    log_p = self._batch_log_density(u) + module.log_weights
+                    k = _merge_candidate(torch.softmax(log_p, 1), share, largest)
+                    starved[k] = True
             if not starved.any():
                 return
             targets = torch.nonzero(starved).flatten().tolist()
@@ -550,7 +590,10 @@ class NeuralMixtureEM(BaseDeepClusterer):
                     weights[k] = weights[j] = weights[j] / 2
                     module.log_weights.copy_((weights / weights.sum()).log())
                 if self.verbose:
-                    print(f"split component {j}: half of it re-seeds component {k}")
+                    print(
+                        f"split component {j} ({share[j]:.1%} of the check rows): "
+                        f"half of it re-seeds component {k} ({share[k]:.1%})"
+                    )
 
     def _fit_inference_statistics(self, training_set, *, step_weights):
         """Whole-training-set logit statistics, then one full-data step for π.

@@ -370,6 +370,75 @@ def test_weight_warmup_out_of_range(blobs, value):
         NeuralMixtureEM(n_clusters=3, weight_warmup=value, **FAST).fit(X)
 
 
+def _merged_state(est, X, y):
+    """Re-fit the head so that blob 0 is cut in two while blobs 1 and 2 share
+    component 2; returns the training set and a function giving the labels."""
+    training_set = _training_set(est, X)
+    module = est.module_
+    rows = training_set.rows(np.arange(len(X)))
+    target = np.where(y == 0, (X[:, 0] > CENTERS[0][0]).astype(int), 2)
+    with torch.no_grad():
+        h = torch.relu(module.trunk(rows)).double()
+        design = torch.cat([h, torch.ones(len(h), 1, dtype=h.dtype)], 1)
+        wanted = 4.0 * torch.nn.functional.one_hot(torch.as_tensor(target), 3)
+        coef = torch.linalg.lstsq(design, wanted.double()).solution
+        module.head.weight.copy_(coef[:-1].T)
+        module.head.bias.copy_(coef[-1])
+
+    def labels():
+        with torch.no_grad():
+            u = module(rows)[1]
+            log_p = est._batch_log_density(u) + module.log_weights
+            return log_p.argmax(1).numpy()
+
+    return training_set, labels
+
+
+@pytest.mark.parametrize("split_above", [None, 1.5])
+def test_split_above_cuts_a_component_holding_two_blobs(blobs, fitted, split_above):
+    X, y = blobs
+    est = copy.deepcopy(fitted).set_params(split_above=split_above)
+    training_set, labels = _merged_state(est, X, y)
+    before = labels()
+    # No component is starved at the bar after the warm-up (0.2 / K)...
+    assert np.bincount(before, minlength=3).min() > 0.2 / 3 * len(X)
+    # ... but one holds two blobs, over 1.5 / K of the points.
+    assert np.bincount(before).max() > 1.5 / 3 * len(X)
+    assert adjusted_rand_score(y, before) < 0.5
+    est._split_starved(training_set)
+    after = labels()
+    if split_above is None:
+        np.testing.assert_array_equal(after, before)
+    else:
+        assert adjusted_rand_score(y, after) > 0.95
+
+
+def test_merge_candidate_is_the_smaller_of_the_most_overlapping_pair():
+    from sknclust._neural_mixture import _merge_candidate
+
+    # Components 1 and 3 share rows; 0 overlaps 2 as much but is excluded.
+    gamma = torch.tensor(
+        [
+            [0.5, 0.0, 0.5, 0.0],
+            [0.5, 0.0, 0.5, 0.0],
+            [0.0, 0.6, 0.0, 0.4],
+            [0.0, 0.4, 0.0, 0.6],
+            [0.0, 0.0, 0.1, 0.9],
+        ]
+    )
+    share = torch.tensor([0.4, 0.2, 0.1, 0.3])
+    assert _merge_candidate(gamma, share, exclude=0) == 1
+    share = torch.tensor([0.4, 0.3, 0.1, 0.2])
+    assert _merge_candidate(gamma, share, exclude=0) == 3
+
+
+@pytest.mark.parametrize("value", [1.0, 0.5])
+def test_split_above_out_of_range(blobs, value):
+    X, _ = blobs
+    with pytest.raises(ValueError, match="split_above"):
+        NeuralMixtureEM(n_clusters=3, split_above=value, **FAST).fit(X)
+
+
 def test_split_leaves_populated_components_alone(blobs, fitted):
     X, _ = blobs
     est = copy.deepcopy(fitted)
