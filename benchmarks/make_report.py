@@ -81,6 +81,8 @@ ORDER = [
     "neural_mixture_mnist_split_above_seed0.md",
     "neural_mixture_mnist_split_above_seed1.md",
     "neural_mixture_mnist_split_above_seed2.md",
+    "neural_mixture_mnist_one_thread_seed2.md",
+    "neural_mixture_mnist_split_above_one_thread_seed2.md",
     "neural_mixture_mnist.md",
     "neural_mixture_mnist_n_init3.md",
     "selection_mnist_seed0.md",
@@ -226,6 +228,13 @@ the run of seed 1 did not finish. `neural_mixture_mnist_split_above_seed0`,
 that share (every re-seeding the logs show was of a starved component), so
 they are the registry's fits at two threads, and seed 0 repeats
 `neural_mixture_mnist_warmup_split_two_threads` to the last digit.
+`neural_mixture_mnist_one_thread_seed2` reruns seed 2 of
+`neural_mixture_mnist_warmup_split` on one thread (`verbose=1` only prints
+the re-seedings) and repeats it to the last digit on another host with the
+same CPU kind; `neural_mixture_mnist_split_above_one_thread_seed2`, run
+beside it with `split_above=1.5`, is the same fit again, as a component was
+starved after every epoch from the switch to learned weights on, which
+leaves the over-full check unused.
 `neural_mixture_mnist_rerun_seed0`,
 `_seed1` and `_seed2` rerun `neural_mixture_mnist` on the same machine as
 them, for a paired comparison.
