@@ -83,6 +83,8 @@ ORDER = [
     "neural_mixture_mnist_split_above_seed2.md",
     "neural_mixture_mnist_one_thread_seed2.md",
     "neural_mixture_mnist_split_above_one_thread_seed2.md",
+    "neural_mixture_mnist_shrinkage_one_thread_seed0.md",
+    "neural_mixture_mnist_shrinkage_one_thread_seed2.md",
     "neural_mixture_mnist.md",
     "neural_mixture_mnist_n_init3.md",
     "selection_mnist_seed0.md",
@@ -235,6 +237,10 @@ same CPU kind; `neural_mixture_mnist_split_above_one_thread_seed2`, run
 beside it with `split_above=1.5`, is the same fit again, as a component was
 starved after every epoch from the switch to learned weights on, which
 leaves the over-full check unused.
+`neural_mixture_mnist_shrinkage_one_thread_seed0` and `_seed2` have the
+registry's MNIST settings with `weight_shrinkage=0.5` on one thread on the
+AVX-512 machine, ran side by side, paired with seeds 0 and 2 of
+`neural_mixture_mnist_warmup_split`.
 `neural_mixture_mnist_rerun_seed0`,
 `_seed1` and `_seed2` rerun `neural_mixture_mnist` on the same machine as
 them, for a paired comparison.
