@@ -381,7 +381,10 @@ def _merged_state(est, X, y):
         h = torch.relu(module.trunk(rows)).double()
         design = torch.cat([h, torch.ones(len(h), 1, dtype=h.dtype)], 1)
         wanted = 4.0 * torch.nn.functional.one_hot(torch.as_tensor(target), 3)
-        coef = torch.linalg.lstsq(design, wanted.double()).solution
+        # Ridge, not lstsq: dead ReLU units make the design rank-deficient,
+        # and lstsq's answer then changed from one call to the next.
+        gram = design.T @ design + 1e-3 * torch.eye(design.shape[1], dtype=h.dtype)
+        coef = torch.linalg.solve(gram, design.T @ wanted.double())
         module.head.weight.copy_(coef[:-1].T)
         module.head.bias.copy_(coef[-1])
 
