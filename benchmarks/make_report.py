@@ -85,6 +85,7 @@ ORDER = [
     "neural_mixture_mnist_split_above_one_thread_seed2.md",
     "neural_mixture_mnist_shrinkage_one_thread_seed0.md",
     "neural_mixture_mnist_shrinkage_one_thread_seed2.md",
+    "neural_mixture_mnist_shrinkage_split_above_seed2.md",
     "neural_mixture_mnist.md",
     "neural_mixture_mnist_n_init3.md",
     "selection_mnist_seed0.md",
@@ -241,6 +242,8 @@ leaves the over-full check unused.
 registry's MNIST settings with `weight_shrinkage=0.5` on one thread on the
 AVX-512 machine, ran side by side, paired with seeds 0 and 2 of
 `neural_mixture_mnist_warmup_split`.
+`neural_mixture_mnist_shrinkage_split_above_seed2` adds `split_above=1.5`
+to `neural_mixture_mnist_shrinkage_one_thread_seed2`, on the same machine.
 `neural_mixture_mnist_rerun_seed0`,
 `_seed1` and `_seed2` rerun `neural_mixture_mnist` on the same machine as
 them, for a paired comparison.

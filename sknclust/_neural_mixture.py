@@ -208,7 +208,8 @@ class NeuralMixtureEM(BaseDeepClusterer):
         responsibilities overlap most (likely the two halves of a split
         class), as in split-and-merge EM. Set it above the largest true
         cluster's share times K; ``None`` turns it off. Ignored with
-        ``update_weights=False``.
+        ``update_weights=False``. Experimental: on MNIST it has not helped
+        (see the User Guide).
     n_init : int, default=1
         Number of training runs from different initialisations; one of them
         is kept (see ``run_selection``).
