@@ -243,7 +243,9 @@ _GMVAE_PARAMS: dict[str, dict[str, Any]] = {
 # weight_shrinkage=0.5 on MNIST gave 0.937 (0.854, 0.985, 0.972), and
 # weight_warmup=1.0 0.854 and 0.972 on seeds 0 and 2 (AVX2). On two threads
 # alone, MNIST seeds 0-2 gave 0.969 (0.968, 0.973, 0.967); split_above=1.5
-# was set but never fired there.
+# was set but never fired there. Paired on one thread (AVX-512), seed 2 with
+# weight_shrinkage=0.5 gave 0.885 (0.881 without), and 0.890 adding
+# split_above=1.5, which re-seeded a whole class.
 # MNIST as flat vectors with the MLP is not an entry here: its benchmark
 # command sets neighbour views, 30 neighbours, weight 1 and uniform weights
 # (0.828), plus three runs of 12 epochs kept by the lowest loss (0.817 on
