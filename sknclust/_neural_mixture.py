@@ -552,7 +552,9 @@ class NeuralMixtureEM(BaseDeepClusterer):
         the head's input space, their two logits are tilted apart along the
         axis between the component's two-means halves, and after the warm-up
         its weight is shared between them. In the warm-up (``warm_up=True``)
-        the higher bar applies and π stays uniform.
+        the higher bar applies and π stays uniform. With ``split_above`` set
+        and none starved, an over-full largest component is split the same
+        way into the merge candidate (:func:`_merge_candidate`).
         """
         module = self.module_
         h, u, labels = self._check_rows(training_set)

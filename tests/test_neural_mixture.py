@@ -285,6 +285,13 @@ def _training_set(est, X):
     )
 
 
+def _labels(est, rows):
+    """Hard assignments of ``rows`` under the batch-standardised density."""
+    with torch.no_grad():
+        u = est.module_(rows)[1]
+        return (est._batch_log_density(u) + est.module_.log_weights).argmax(1).numpy()
+
+
 def test_split_reseeds_a_starved_component(blobs, fitted):
     X, y = blobs
     est = copy.deepcopy(fitted)
@@ -293,17 +300,11 @@ def test_split_reseeds_a_starved_component(blobs, fitted):
     with torch.no_grad():
         # Component 0 loses its weight: its blob joins another component.
         module.log_weights.copy_(torch.tensor([1e-9, 0.5, 0.5]).log())
-        starved = est._split_starved
         rows = training_set.rows(np.arange(len(X)))
-
-        def labels():
-            u = module(rows)[1]
-            return (est._batch_log_density(u) + module.log_weights).argmax(1).numpy()
-
-        before = labels()
+        before = _labels(est, rows)
         assert not (before == 0).any()
-        starved(training_set)
-        after = labels()
+        est._split_starved(training_set)
+        after = _labels(est, rows)
     # The component that held two blobs was cut in two, along the blobs.
     assert adjusted_rand_score(y, before) < 0.7
     assert adjusted_rand_score(y, after) > 0.95
@@ -372,7 +373,7 @@ def test_weight_warmup_out_of_range(blobs, value):
 
 def _merged_state(est, X, y):
     """Re-fit the head so that blob 0 is cut in two while blobs 1 and 2 share
-    component 2; returns the training set and a function giving the labels."""
+    component 2; returns the training set and all its rows."""
     training_set = _training_set(est, X)
     module = est.module_
     rows = training_set.rows(np.arange(len(X)))
@@ -387,29 +388,22 @@ def _merged_state(est, X, y):
         coef = torch.linalg.solve(gram, design.T @ wanted.double())
         module.head.weight.copy_(coef[:-1].T)
         module.head.bias.copy_(coef[-1])
-
-    def labels():
-        with torch.no_grad():
-            u = module(rows)[1]
-            log_p = est._batch_log_density(u) + module.log_weights
-            return log_p.argmax(1).numpy()
-
-    return training_set, labels
+    return training_set, rows
 
 
 @pytest.mark.parametrize("split_above", [None, 1.5])
 def test_split_above_cuts_a_component_holding_two_blobs(blobs, fitted, split_above):
     X, y = blobs
     est = copy.deepcopy(fitted).set_params(split_above=split_above)
-    training_set, labels = _merged_state(est, X, y)
-    before = labels()
+    training_set, rows = _merged_state(est, X, y)
+    before = _labels(est, rows)
     # No component is starved at the bar after the warm-up (0.2 / K)...
     assert np.bincount(before, minlength=3).min() > 0.2 / 3 * len(X)
     # ... but one holds two blobs, over 1.5 / K of the points.
     assert np.bincount(before).max() > 1.5 / 3 * len(X)
     assert adjusted_rand_score(y, before) < 0.5
     est._split_starved(training_set)
-    after = labels()
+    after = _labels(est, rows)
     if split_above is None:
         np.testing.assert_array_equal(after, before)
     else:
