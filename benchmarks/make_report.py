@@ -481,7 +481,16 @@ CONDITIONS = [
     ("`neural_mixture_mnist_flat`", 2, "none"),
     ("`neural_mixture_digits`", 1, "none"),
     ("`neural_mixture_mnist_warmup_split_two_threads`", 2, "none"),
-    ("`neural_mixture_mnist_split_above` sections", 2, "none"),
+    (
+        "`neural_mixture_mnist_split_above_seed0`, `_seed1` and `_seed2`",
+        2,
+        "none (seed 2: at times a short test run)",
+    ),
+    (
+        "`neural_mixture_mnist_shrinkage_split_above_seed2`",
+        1,
+        "none, at times the test suite",
+    ),
     ("`gmvae_mnist_semi`", 1, "two: its three fits ran at once"),
     (
         "`neural_mixture_mnist_flat_shrinkage`, "
