@@ -38,7 +38,7 @@ from sknclust._data import (
 )
 from sknclust._device import loadable_device, resolve_device
 from sknclust._engine import run_phase
-from sknclust._neighbors import nearest_neighbors
+from sknclust._neighbors import autoencoder_embedding, nearest_neighbors
 from sknclust.nn._augment import image_augment, tabular_augment
 
 
@@ -325,12 +325,20 @@ class BaseDeepClusterer(
     def _prepare_views(self, training_set):
         """Find each row's nearest neighbours when the views are to be neighbours.
 
-        For estimators with ``views``, ``n_neighbors`` and
+        For estimators with ``views``, ``n_neighbors``, ``neighbor_space`` and
         ``consistency_weight`` parameters; call once in :meth:`_fit_schedule`,
         before training. The neighbours are dropped when ``fit`` returns.
         """
         if self.views == "neighbors" and self.consistency_weight > 0:
-            self._neighbors = nearest_neighbors(training_set, self.n_neighbors)
+            embedding = None
+            if self.neighbor_space == "autoencoder":
+                embedding, history = autoencoder_embedding(
+                    training_set, verbose=self.verbose
+                )
+                self.history_["neighbor_autoencoder"] = history
+            self._neighbors = nearest_neighbors(
+                training_set, self.n_neighbors, embedding
+            )
             self._neighbor_rows = training_set.rows
 
     def _view(self, x, index):

@@ -169,12 +169,20 @@ class GMVAEClustering(BaseDeepClusterer):
         augmentation of the row. ``"neighbors"``: one of the row's
         ``n_neighbors`` nearest training rows, drawn anew at every step, so
         confident predictions spread to neighbouring rows. The neighbours are
-        found once per fit, by an exact Euclidean search in the scaled input
-        space projected on its 100 leading principal components (a truncated
-        SVD for sparse input): time grows with the square of the number of
+        found once per fit, by an exact Euclidean search in the space that
+        ``neighbor_space`` names: time grows with the square of the number of
         rows.
     n_neighbors : int, default=10
         Neighbours per row with ``views="neighbors"``; ignored otherwise.
+    neighbor_space : {"pca", "autoencoder"}, default="pca"
+        Where the neighbours of ``views="neighbors"`` are searched. ``"pca"``:
+        the scaled rows projected on their 100 leading principal components
+        (a truncated SVD for sparse input). ``"autoencoder"``: the 10-d
+        embedding of an MLP autoencoder (500-500-2000 units, as in DEC),
+        trained first for 20 epochs of MSE with Adam; it costs those epochs
+        and can find neighbours that share their row's class more often,
+        as on MNIST seen as flat vectors. Ignored unless
+        ``views="neighbors"``.
     initial_temperature : float, default=1.0
         Gumbel-softmax temperature τ0 of the first epoch.
     min_temperature : float, default=0.5
@@ -320,6 +328,7 @@ class GMVAEClustering(BaseDeepClusterer):
         consistency_threshold: float = 0.7,
         views: str = "augment",
         n_neighbors: int = 10,
+        neighbor_space: str = "pca",
         initial_temperature: float = 1.0,
         min_temperature: float = 0.5,
         temperature_decay: float = _LN2_OVER_50,
@@ -360,6 +369,7 @@ class GMVAEClustering(BaseDeepClusterer):
         self.consistency_threshold = consistency_threshold
         self.views = views
         self.n_neighbors = n_neighbors
+        self.neighbor_space = neighbor_space
         self.tol = tol
         self.n_iter_no_change = n_iter_no_change
         self.n_init = n_init

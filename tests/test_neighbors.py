@@ -10,9 +10,15 @@ from sklearn.metrics import adjusted_rand_score
 from sklearn.neighbors import NearestNeighbors
 from sklearn.preprocessing import normalize
 
-from sknclust import GMVAEClustering, NeuralMixtureEM
+from sknclust import GMVAEClustering, NeuralMixtureEM, _neighbors
 from sknclust._data import TrainingSet
-from sknclust._neighbors import N_COMPONENTS, nearest_neighbors
+from sknclust._neighbors import (
+    AUTOENCODER_EMBEDDING,
+    AUTOENCODER_EPOCHS,
+    N_COMPONENTS,
+    autoencoder_embedding,
+    nearest_neighbors,
+)
 
 
 def _training_set(X):
@@ -88,6 +94,36 @@ def test_sparse_rows(n_features):
     group = np.repeat([0, 1], 60)
     assert found.shape == (120, 5)
     assert (group[found] == group[:, None]).all()
+
+
+def test_search_in_a_given_embedding():
+    rng = np.random.RandomState(5)
+    X = rng.randn(200, 30).astype(np.float32)
+    embedding = rng.randn(200, 4).astype(np.float32)
+    found = nearest_neighbors(_training_set(X), 6, torch.from_numpy(embedding))
+    np.testing.assert_array_equal(found.numpy(), _reference(embedding, 6))
+
+
+def test_autoencoder_embedding_keeps_the_groups():
+    # Three groups in 40 dimensions: the 10-d code keeps them apart, so the
+    # neighbours found in it share their row's group.
+    X, group = make_blobs(
+        n_samples=240, n_features=40, centers=3, cluster_std=2.0, random_state=6
+    )
+    X = X.astype(np.float32)
+    ts = _training_set(X)
+    torch.manual_seed(0)
+    embedding, history = autoencoder_embedding(ts)
+    assert embedding.shape == (240, AUTOENCODER_EMBEDDING)
+    assert embedding.dtype == torch.float32
+    assert len(history) == AUTOENCODER_EPOCHS
+    assert history[-1]["train_loss"] < 0.5 * history[0]["train_loss"]
+    found = nearest_neighbors(ts, 5, embedding).numpy()
+    assert (group[found] == group[:, None]).mean() > 0.98
+    # The same RNG state and shuffling seed give the same embedding.
+    torch.manual_seed(0)
+    again, _ = autoencoder_embedding(_training_set(X))
+    np.testing.assert_array_equal(embedding.numpy(), again.numpy())
 
 
 def test_sparse_scaled_matrix_matches_rows():
@@ -202,6 +238,34 @@ def test_views_parameter_is_validated(blobs, Estimator):
         Estimator(n_clusters=3, views="knn").fit(X)
     with pytest.raises(ValueError, match="n_neighbors"):
         Estimator(n_clusters=3, n_neighbors=0).fit(X)
+    with pytest.raises(ValueError, match="neighbor_space"):
+        Estimator(n_clusters=3, neighbor_space="umap").fit(X)
+
+
+@pytest.mark.parametrize("Estimator", [NeuralMixtureEM, GMVAEClustering])
+def test_neighbours_searched_in_an_autoencoder_embedding(blobs, Estimator, monkeypatch):
+    # A narrow autoencoder keeps the test fast; the search is the same.
+    monkeypatch.setattr(_neighbors, "AUTOENCODER_DIMS", (32,))
+    X, _ = blobs
+    params = dict(
+        n_clusters=3,
+        batch_size=100,
+        max_epochs=2,
+        random_state=0,
+        consistency_weight=1.0,
+        **NEIGHBOR_VIEWS,
+    )
+    est = Estimator(**params, neighbor_space="autoencoder").fit(X)
+    # The autoencoder's training is part of the fit's history.
+    assert len(est.history_["neighbor_autoencoder"]) == AUTOENCODER_EPOCHS
+    again = Estimator(**params, neighbor_space="autoencoder").fit(X)
+    np.testing.assert_array_equal(est.predict_proba(X), again.predict_proba(X))
+    pca = Estimator(**params).fit(X)
+    assert "neighbor_autoencoder" not in pca.history_
+    assert not np.allclose(est.predict_proba(X), pca.predict_proba(X))
+    # Without neighbour views there is nothing to search for.
+    augment = Estimator(**{**params, "views": "augment"}, neighbor_space="autoencoder")
+    assert "neighbor_autoencoder" not in augment.fit(X).history_
 
 
 def test_neighbour_views_on_sparse_input(blobs):
