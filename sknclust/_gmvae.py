@@ -179,9 +179,10 @@ class GMVAEClustering(BaseDeepClusterer):
         the scaled rows projected on their 100 leading principal components
         (a truncated SVD for sparse input). ``"autoencoder"``: the 10-d
         embedding of an MLP autoencoder (500-500-2000 units, as in DEC),
-        trained first for 20 epochs of MSE with Adam; it costs those epochs
-        and can find neighbours that share their row's class more often,
-        as on MNIST seen as flat vectors. Ignored unless
+        trained first for 20 epochs of MSE with Adam. It costs those epochs;
+        on MNIST seen as flat vectors its neighbours share their row's class
+        more often, but on small data sets such as digits 20 epochs are too
+        few steps and they share it less. Ignored unless
         ``views="neighbors"``.
     initial_temperature : float, default=1.0
         Gumbel-softmax temperature τ0 of the first epoch.

@@ -251,6 +251,9 @@ _GMVAE_PARAMS: dict[str, dict[str, Any]] = {
 # (0.828), plus three runs of 12 epochs kept by the lowest loss (0.817 on
 # seeds 0-2, 0.835 over seeds 0-4) or five (0.839 and 0.848). Learned
 # weights need weight_shrinkage=0.5 with the MLP (plain ones collapsed).
+# Searching the neighbours in an autoencoder's embedding instead of the
+# principal components (neighbor_space="autoencoder", one run of 20
+# epochs) gave the best flat results; see the user guide for the figures.
 _NEURAL_MIXTURE_PARAMS: dict[str, dict[str, Any]] = {
     "digits": {
         "image_shape": (1, 8, 8),
