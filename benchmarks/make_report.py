@@ -346,8 +346,9 @@ def per_seed(section, column, row=None):
 
 NME, GMVAE = "NeuralMixtureEM[batchnorm]", "GMVAEClustering"
 GMVAE_MNIST = ["gmvae_mnist_consistency_unsupervised"]
-FLAT = [f"neural_mixture_mnist_flat_autoencoder_seed{s}" for s in range(3)]
-FLAT_HELDOUT = [f"neural_mixture_mnist_flat_autoencoder_seed{s}" for s in (3, 4)]
+FLAT = [f"neural_mixture_mnist_flat_autoencoder_select_seed{s}" for s in range(3)]
+FLAT_SEED3 = ["neural_mixture_mnist_flat_autoencoder_select_seed3"]
+FLAT_ONE_RUN = [f"neural_mixture_mnist_flat_autoencoder_seed{s}" for s in range(5)]
 MNIST_HELDOUT = [
     "neural_mixture_mnist_warmup_split_seed3",
     "neural_mixture_mnist_warmup_split_seed4",
@@ -360,7 +361,8 @@ NME_RUNS = [
     *MNIST_HELDOUT,
     *MNIST_TWO_THREADS,
     *FLAT,
-    *FLAT_HELDOUT,
+    *FLAT_SEED3,
+    *FLAT_ONE_RUN,
 ]
 
 
@@ -436,7 +438,7 @@ TARGETS = [
     ),
     Target(
         "NeuralMixtureEM, MNIST flat vectors",
-        "ACC ≥ 0.85 (seeds 0 to 2)",
+        "ACC ≥ 0.85 (seeds 0 to 2), three runs a fit",
         FLAT,
         "ACC",
         NME,
@@ -444,8 +446,16 @@ TARGETS = [
     ),
     Target(
         "NeuralMixtureEM, MNIST flat vectors",
-        "ACC ≥ 0.85, held-out seeds 3 and 4",
-        FLAT_HELDOUT,
+        "ACC ≥ 0.85, seed 3 (where three runs were chosen), three runs a fit",
+        FLAT_SEED3,
+        "ACC",
+        NME,
+        at_least=0.85,
+    ),
+    Target(
+        "NeuralMixtureEM, MNIST flat vectors",
+        "ACC ≥ 0.85 (seeds 0 to 4), one run a fit",
+        FLAT_ONE_RUN,
         "ACC",
         NME,
         at_least=0.85,
