@@ -254,7 +254,8 @@ _GMVAE_PARAMS: dict[str, dict[str, Any]] = {
 # Searching the neighbours in an autoencoder's embedding instead of the
 # principal components (neighbor_space="autoencoder") gave 0.875 on seeds
 # 0-2 with one run of 20 epochs (0.833 over seeds 0-4), and 0.888 on seeds
-# 0-2 with three runs of 12 epochs kept by the lowest loss (seed 3: 0.972).
+# 0-2 with three runs of 12 epochs kept by the lowest loss (seed 3: 0.972;
+# held-out seed 4 on two threads: 0.889 in 15 minutes).
 _NEURAL_MIXTURE_PARAMS: dict[str, dict[str, Any]] = {
     "digits": {
         "image_shape": (1, 8, 8),
