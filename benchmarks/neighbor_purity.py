@@ -64,6 +64,8 @@ def main(argv=None):
     if args.threads:
         torch.set_num_threads(args.threads)
     data = load_dataset(args.dataset, args.data_dir)
+    if data.y is None:
+        parser.error(f"{args.dataset} has no labels to measure purity against")
     X, y = data.X, np.asarray(data.y)
     offset, scale = fit_scaling(X, args.scaler)
     k_max = max(args.n_neighbors)
