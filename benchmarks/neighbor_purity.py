@@ -14,7 +14,6 @@ Writes ``benchmarks/results/neighbor_purity_<dataset>.md``.
 """
 
 import argparse
-import datetime
 import sys
 from collections import Counter
 from pathlib import Path
@@ -23,7 +22,11 @@ import numpy as np
 import torch
 
 from sknclust._base import _private_torch_rng
-from sknclust._benchmark import format_markdown_table, load_dataset, machine_description
+from sknclust._benchmark import (
+    format_markdown_table,
+    load_dataset,
+    script_report_header,
+)
 from sknclust._data import SCALERS, TrainingSet, fit_scaling
 from sknclust._neighbors import autoencoder_embedding, nearest_neighbors
 
@@ -93,13 +96,13 @@ def main(argv=None):
             )
             print(*rows[-1], flush=True)
 
-    command = "python benchmarks/neighbor_purity.py " + " ".join(sys.argv[1:])
     lines = [
-        f"# Neighbour purity: {data.describe()}",
-        "",
-        f"- command: `{command.strip()}`",
-        f"- machine: {machine_description()}",
-        f"- seeds: {', '.join(map(str, args.seeds))}; date {datetime.date.today()}",
+        *script_report_header(
+            f"Neighbour purity: {data.describe()}",
+            "neighbor_purity.py",
+            sys.argv[1:],
+            args.seeds,
+        ),
         f"- scaler: `{args.scaler}`; autoencoder batch size {args.batch_size}",
         "",
         "Purity at k: the share of each row's k nearest other rows that have "

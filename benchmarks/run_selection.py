@@ -19,7 +19,6 @@ Writes ``benchmarks/results/selection_<dataset>.md`` (NeuralMixtureEM) or
 """
 
 import argparse
-import datetime
 import sys
 from pathlib import Path
 
@@ -28,7 +27,11 @@ import torch
 
 import sknclust._runs as runs_module
 from sknclust import GMVAEClustering, NeuralMixtureEM
-from sknclust._benchmark import format_markdown_table, load_dataset, machine_description
+from sknclust._benchmark import (
+    format_markdown_table,
+    load_dataset,
+    script_report_header,
+)
 from sknclust._registry import _GMVAE_PARAMS, _NEURAL_MIXTURE_PARAMS
 from sknclust.cli import parse_param
 from sknclust.metrics import clustering_accuracy
@@ -136,13 +139,13 @@ def main(argv=None):
             ("best run", picks["best"]),
         )
     ]
-    command = "python benchmarks/run_selection.py " + " ".join(sys.argv[1:])
     lines = [
-        f"# {args.estimator} run selection: {args.dataset}",
-        "",
-        f"- command: `{command.strip()}`",
-        f"- machine: {machine_description()}",
-        f"- seeds: {', '.join(map(str, args.seeds))}; date {datetime.date.today()}",
+        *script_report_header(
+            f"{args.estimator} run selection: {args.dataset}",
+            "run_selection.py",
+            sys.argv[1:],
+            args.seeds,
+        ),
         f"- settings: {', '.join(f'`{k}={v}`' for k, v in params.items())}",
         "",
         "ACC is on the check rows (all rows up to 10,000, evenly spaced above), "

@@ -280,6 +280,23 @@ def machine_description() -> str:
     )
 
 
+def script_report_header(
+    title: str, script: str, argv: Sequence[str], seeds
+) -> list[str]:
+    """Opening lines of a report written by a script in ``benchmarks/``.
+
+    The title, the command that reran it, the machine, the seeds and the date.
+    """
+    command = " ".join(["python", f"benchmarks/{script}", *argv])
+    return [
+        f"# {title}",
+        "",
+        f"- command: `{command}`",
+        f"- machine: {machine_description()}",
+        f"- seeds: {', '.join(map(str, seeds))}; date {datetime.date.today()}",
+    ]
+
+
 def run_benchmark(
     data: Dataset,
     names: Sequence[str],

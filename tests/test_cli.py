@@ -355,3 +355,18 @@ def test_cpu_description_without_cpuinfo(tmp_path, monkeypatch):
     assert _benchmark.cpu_description(tmp_path / "missing") == "arm"
     monkeypatch.setattr(_benchmark.platform, "processor", lambda: "")
     assert _benchmark.cpu_description(tmp_path / "missing") == "unknown CPU"
+
+
+def test_script_report_header_names_command_machine_seeds_and_date():
+    import datetime
+
+    lines = _benchmark.script_report_header(
+        "Neighbour purity: digits", "neighbor_purity.py", ["--seeds", "0", "1"], [0, 1]
+    )
+    assert lines[:3] == [
+        "# Neighbour purity: digits",
+        "",
+        "- command: `python benchmarks/neighbor_purity.py --seeds 0 1`",
+    ]
+    assert lines[3].startswith("- machine: ") and "torch" in lines[3]
+    assert lines[4] == f"- seeds: 0, 1; date {datetime.date.today()}"
