@@ -85,6 +85,9 @@ ORDER = [
     "neural_mixture_mnist_one_thread_avx2_seed0.md",
     "neural_mixture_mnist_one_thread_avx2_seed1.md",
     "neural_mixture_mnist_one_thread_avx2_seed2.md",
+    "neural_mixture_mnist_split_above_one_thread_avx2_seed0.md",
+    "neural_mixture_mnist_split_above_one_thread_avx2_seed1.md",
+    "neural_mixture_mnist_split_above_one_thread_avx2_seed2.md",
     "neural_mixture_mnist_one_thread_seed2.md",
     "neural_mixture_mnist_split_above_one_thread_seed2.md",
     "neural_mixture_mnist_shrinkage_one_thread_seed0.md",
@@ -268,6 +271,9 @@ they are the registry's fits at two threads, and seed 0 repeats
 machine, with `verbose=1`; seed 2 ran first, beside a GMVAE fit, under the
 report name `nme_avx2_seed2` (its command says so) and was renamed here,
 and seeds 0 and 1 ran side by side after it.
+`neural_mixture_mnist_split_above_one_thread_avx2_seed0`, `_seed1` and
+`_seed2` add `split_above=1.5` to them, on the same machine; seeds 1 and
+2, where it never fired, repeat them to the last digit.
 `neural_mixture_mnist_one_thread_seed2` reruns seed 2 of
 `neural_mixture_mnist_warmup_split` on one thread (`verbose=1` only prints
 the re-seedings) and repeats it to the last digit on another host with the
@@ -584,6 +590,12 @@ CONDITIONS = [
         "none, at times the test suite",
     ),
     ("`gmvae_mnist_semi`", 1, "two: its three fits ran at once"),
+    (
+        "`neural_mixture_mnist_split_above_one_thread_avx2_seed0`, `_seed1` "
+        "and `_seed2`",
+        1,
+        "two: the three ran at once",
+    ),
     (
         "`neural_mixture_mnist_flat_autoencoder_seed1` and `_seed2`",
         1,

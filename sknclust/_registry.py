@@ -245,7 +245,10 @@ _GMVAE_PARAMS: dict[str, dict[str, Any]] = {
 # alone, MNIST seeds 0-2 gave 0.969 (0.968, 0.973, 0.967); split_above=1.5
 # was set but never fired there. Paired on one thread (AVX-512), seed 2 with
 # weight_shrinkage=0.5 gave 0.885 (0.881 without), and 0.890 adding
-# split_above=1.5, which re-seeded a whole class.
+# split_above=1.5, which re-seeded a whole class. On one thread on AVX2,
+# seeds 0-2 gave 0.947 (0.884, 0.985, 0.972): seed 0 failed by re-seeding
+# in turns under uniform weights too; with split_above=1.5 it fell to 0.837
+# (a whole class re-seeded after epoch 19), so split_above stays off.
 # MNIST as flat vectors with the MLP is not an entry here: its benchmark
 # command sets neighbour views, 30 neighbours, weight 1 and uniform weights
 # (0.828), plus three runs of 12 epochs kept by the lowest loss (0.817 on
