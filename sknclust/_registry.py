@@ -258,7 +258,7 @@ _GMVAE_PARAMS: dict[str, dict[str, Any]] = {
 # principal components (neighbor_space="autoencoder") gave 0.875 on seeds
 # 0-2 with one run of 20 epochs (0.833 over seeds 0-4), and 0.888 on seeds
 # 0-2 with three runs of 12 epochs kept by the lowest loss (seed 3: 0.972;
-# held-out seed 4 on two threads: 0.889 in 15 minutes).
+# held-out seeds 4 and 5 on two threads: 0.889 and 0.890 in 15 minutes).
 _NEURAL_MIXTURE_PARAMS: dict[str, dict[str, Any]] = {
     "digits": {
         "image_shape": (1, 8, 8),
