@@ -9,6 +9,7 @@ per-batch inference hooks (:meth:`_embed`, :meth:`_cluster_scores`,
 """
 
 import copy
+import math
 import warnings
 from abc import ABC, abstractmethod
 from contextlib import contextmanager
@@ -25,21 +26,13 @@ from sklearn.base import (
 )
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import ClassifierTags, check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from sknclust import _runs
-from sknclust._data import (
-    SCALERS,
-    TrainingSet,
-    fit_scaling,
-    iter_scaled,
-    resolve_scaler,
-)
+from sknclust._data import TrainingSet, fit_scaling, iter_scaled, resolve_scaler
 from sknclust._device import loadable_device, resolve_device
 from sknclust._engine import run_phase
-from sknclust._neighbors import autoencoder_embedding, nearest_neighbors
-from sknclust.nn._augment import image_augment, tabular_augment
+from sknclust._runs import check_index
 
 
 def torch_seed(random_state) -> int:
@@ -92,6 +85,11 @@ def _denormals_flushed():
     finally:
         if not before:
             torch.set_flush_denormal(False)
+
+
+def auto_epochs(n_batches, steps, min_epochs, max_epochs) -> int:
+    """``ceil(steps / n_batches)`` epochs, clipped to ``[min_epochs, max_epochs]``."""
+    return int(min(max(math.ceil(steps / max(n_batches, 1)), min_epochs), max_epochs))
 
 
 def assign_populated(scores):
@@ -148,12 +146,9 @@ class BaseDeepClusterer(
         "hidden_dims": [tuple],
         "embedding_dim": [Interval(Integral, 1, None, closed="left"), None],
         "image_shape": [tuple, None],
-        "architecture": [StrOptions({"auto", "mlp", "conv"})],
-        "scaler": [StrOptions(set(SCALERS)), None],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
-        "lr_schedule": [StrOptions({"cosine", "constant"})],
-        "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "max_epochs": [Interval(Integral, 1, None, closed="left"), None],
         "device": [str],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -166,11 +161,8 @@ class BaseDeepClusterer(
         hidden_dims,
         embedding_dim,
         image_shape,
-        architecture,
-        scaler,
         batch_size,
         learning_rate,
-        lr_schedule,
         max_epochs,
         device,
         random_state,
@@ -180,11 +172,8 @@ class BaseDeepClusterer(
         self.hidden_dims = hidden_dims
         self.embedding_dim = embedding_dim
         self.image_shape = image_shape
-        self.architecture = architecture
-        self.scaler = scaler
         self.batch_size = batch_size
         self.learning_rate = learning_rate
-        self.lr_schedule = lr_schedule
         self.max_epochs = max_epochs
         self.device = device
         self.random_state = random_state
@@ -243,13 +232,8 @@ class BaseDeepClusterer(
                     f"values but X has {n_features} features."
                 )
             self._image_shape = tuple(int(s) for s in shape)
-        if self.architecture == "conv" and self._image_shape is None:
-            raise ValueError(
-                "architecture='conv' needs image_shape, the (channels, height, "
-                "width) of the image rows."
-            )
         # The shape the network is built for; None builds the MLP.
-        self._conv_shape = None if self.architecture == "mlp" else self._image_shape
+        self._conv_shape = self._image_shape if self._conv_images else None
 
     def _validate_X(self, X, reset):
         return validate_data(
@@ -283,7 +267,7 @@ class BaseDeepClusterer(
         device = resolve_device(self.device)
         seed = torch_seed(self.random_state)
 
-        self._scaling = resolve_scaler(self.scaler, X, self._image_shape)
+        self._scaling = resolve_scaler(X, self._image_shape)
         self._offset, self._scale = fit_scaling(X, self._scaling)
         training_set = TrainingSet(
             X,
@@ -298,12 +282,7 @@ class BaseDeepClusterer(
         self.history_ = {}
         with _private_torch_rng(seed, device), _denormals_flushed():
             self.module_ = self._build_module(X.shape[1]).to(device)
-            try:
-                self._fit_schedule(training_set, np.random.RandomState(seed))
-            finally:
-                # Training aids, not fitted state: never pickled.
-                self.__dict__.pop("_neighbors", None)
-                self.__dict__.pop("_neighbor_rows", None)
+            self._fit_schedule(training_set, np.random.RandomState(seed))
         self.module_.eval()
 
         scores = self._inference(X, self._cluster_scores)
@@ -311,61 +290,42 @@ class BaseDeepClusterer(
         self._n_features_out = self._embedding_size()
         return self
 
-    _drop_last = False
+    # Class-level choices of each estimator, not user parameters.
+    _drop_last = False  # drop a ragged last batch (batch statistics)
+    _conv_images = False  # build the convolutional network for image rows
+    _lr_schedule = "cosine"
+    # Training length when max_epochs is None: about _STEPS optimiser steps,
+    # with at least _MIN_EPOCHS passes over large data and at most _MAX_EPOCHS
+    # over small data.
+    _STEPS = 5000
+    _MIN_EPOCHS = 20
+    _MAX_EPOCHS = 100
 
     def _embedding_size(self):
-        return self.embedding_dim or self.n_clusters
+        return self.embedding_dim
 
-    def _augment(self, x):
-        """A random view of a batch: image warps with ``image_shape``, else noise."""
-        if self._image_shape is not None:
-            return image_augment(x, self._image_shape)
-        return tabular_augment(x)
+    def _epochs(self, training_set, max_epochs=None):
+        """Epochs of a phase: ``max_epochs``, else derived from a step budget.
 
-    def _prepare_views(self, training_set):
-        """Find each row's nearest neighbours when the views are to be neighbours.
-
-        For estimators with ``views``, ``n_neighbors``, ``neighbor_space`` and
-        ``consistency_weight`` parameters; call once in :meth:`_fit_schedule`,
-        before training. The neighbours are dropped when ``fit`` returns.
+        Small data sets need many passes to take enough optimiser steps, but
+        each pass is cheap; large ones take enough steps in a few passes.
         """
-        if self.views == "neighbors" and self.consistency_weight > 0:
-            embedding = None
-            if self.neighbor_space == "autoencoder":
-                embedding, history = autoencoder_embedding(
-                    training_set, verbose=self.verbose
-                )
-                self.history_["neighbor_autoencoder"] = history
-            self._neighbors = nearest_neighbors(
-                training_set, self.n_neighbors, embedding
-            )
-            self._neighbor_rows = training_set.rows
-
-    def _view(self, x, index):
-        """A random view of each row of a batch: a neighbour, if any were found
-        by :meth:`_prepare_views`, else an augmentation."""
-        if hasattr(self, "_neighbors"):
-            return self._neighbor_view(index)
-        return self._augment(x)
-
-    def _neighbor_view(self, index):
-        """A random one of the mined nearest neighbours of each row in ``index``."""
-        neighbors = self._neighbors[index]
-        pick = torch.randint(neighbors.shape[1], (len(index),), device=neighbors.device)
-        return self._neighbor_rows(
-            neighbors[torch.arange(len(index), device=neighbors.device), pick]
+        if max_epochs is None:
+            max_epochs = self.max_epochs
+        if max_epochs is not None:
+            return int(max_epochs)
+        return auto_epochs(
+            training_set.n_batches, self._STEPS, self._MIN_EPOCHS, self._MAX_EPOCHS
         )
 
-    def _train(self, name, loss_fn, training_set, *, epochs, early_stopping=True, **kw):
+    def _train(self, name, loss_fn, training_set, *, epochs, stop_after=None, **kw):
         """Run one training phase of ``self.module_`` and record its history.
 
-        With ``early_stopping``, the estimator's ``tol`` and ``n_iter_no_change``
-        parameters stop the phase early, unless ``n_iter_no_change`` is None;
-        estimators that never stop early do not have them.
+        ``stop_after=(tol, n_epochs)`` stops the phase once ``n_epochs`` epochs
+        in a row improved the training loss by less than ``tol`` (relative).
         """
-        early_stopping = early_stopping and self.n_iter_no_change is not None
-        if early_stopping:
-            kw.update(tol=self.tol, n_iter_no_change=self.n_iter_no_change)
+        if stop_after is not None:
+            kw.update(tol=stop_after[0], n_iter_no_change=stop_after[1])
         history = run_phase(
             name,
             self.module_,
@@ -374,8 +334,8 @@ class BaseDeepClusterer(
             epochs=epochs,
             learning_rate=kw.pop("learning_rate", self.learning_rate),
             device=self.device_,
-            lr_schedule=self.lr_schedule,
-            early_stopping=early_stopping,
+            lr_schedule=self._lr_schedule,
+            early_stopping=stop_after is not None,
             verbose=self.verbose,
             **kw,
         )
@@ -383,39 +343,9 @@ class BaseDeepClusterer(
         self.module_.eval()
         return history
 
-    def _train_runs(self, name, train_run, training_set, partition=None):
-        """Train ``self.n_init`` networks with ``train_run()``; keep one.
-
-        For estimators with ``n_init`` and ``run_selection`` parameters. Each
-        run after the first starts from a fresh network drawn from the seeded
-        RNG stream; ``train_run`` trains ``self.module_`` and returns its
-        history. ``partition(training_set)`` gives a run's labels of the check
-        rows (by default the argmax of :meth:`_cluster_scores`), from which
-        :func:`~sknclust._runs.select_run` measures agreement. The kept run's
-        network and history (under ``name``) stay; its history is returned.
-        """
-        partition = partition or self._check_partition
-        runs = []
-        for run in range(self.n_init):
-            if run > 0:
-                self.module_ = self._build_module(self.n_features_in_).to(self.device_)
-            history = train_run()
-            state = {k: v.clone() for k, v in self.module_.state_dict().items()}
-            runs.append((history, state, partition(training_set)))
-        kept = _runs.select_run(
-            [history[-1]["train_loss"] for history, _, _ in runs],
-            [labels for _, _, labels in runs],
-            self.run_selection,
-            self.verbose,
-        )
-        history, state, _ = runs[kept]
-        self.module_.load_state_dict(state)
-        self.history_[name] = history
-        return history
-
     def _check_partition(self, training_set):
         """Labels of the check rows: the argmax of :meth:`_cluster_scores`."""
-        index = _runs.check_index(training_set.n_samples)
+        index = check_index(training_set.n_samples)
         with torch.no_grad():
             labels = [
                 self._cluster_scores(self.module_, training_set.rows(part)).argmax(1)

@@ -4,55 +4,47 @@ Rows are sliced from tensors in whole batches (no per-sample Python work). Spars
 input stays sparse and is densified one batch at a time.
 """
 
+import math
+
 import numpy as np
 import scipy.sparse as sp
 import torch
 
-SCALERS = ("auto", "standard", "minmax", "maxabs", "global")
-
-
-def resolve_scaler(scaler, X, image_shape) -> str | None:
-    """Name of the scaling actually used for ``scaler`` on data ``X``."""
-    if scaler != "auto":
-        return scaler
+def resolve_scaler(X, image_shape) -> str:
+    """The scaling of data ``X``: ``"pixels"`` with ``image_shape``, ``"sparse"``
+    for sparse input, else ``"centre"`` (see :func:`fit_scaling`)."""
     if image_shape is not None:
-        return "global"
-    return "maxabs" if sp.issparse(X) else "standard"
+        return "pixels"
+    return "sparse" if sp.issparse(X) else "centre"
 
 
 def fit_scaling(X, method):
     """Per-feature ``(offset, scale)`` so that ``(X - offset) / scale`` is scaled.
 
-    Constant features get a scale of 1, as in scikit-learn's scalers. Sparse input
-    only admits methods that keep zeros at zero.
+    Every method divides all features by one shared number, so the features
+    keep their relative spread, as :class:`~sklearn.cluster.KMeans` sees them:
+    scaling each feature to unit variance would let near-constant features
+    (the border pixels of an image, say) weigh as much as informative ones.
+    Features in different units want a scaler in a pipeline, as for KMeans.
+
+    - ``"pixels"``: one min-max range for all values, mapping them to [0, 1].
+    - ``"centre"``: per-feature means removed, then division by the root mean
+      feature variance, so the features' variances average to one.
+    - ``"sparse"``: division by the largest absolute value; zeros stay zero.
     """
     n_features = X.shape[1]
     offset = np.zeros(n_features)
-    scale = np.ones(n_features)
-    if method is None:
-        return offset, scale
-    if sp.issparse(X):
-        if method not in ("maxabs", "global"):
-            raise ValueError(
-                f"scaler={method!r} would densify sparse input; use 'maxabs', "
-                "'global' or None for sparse matrices."
-            )
-        maxabs = np.asarray(abs(X).max(axis=0).todense(), dtype=np.float64).ravel()
-        scale = maxabs if method == "maxabs" else np.full(n_features, maxabs.max())
-    elif method == "standard":
-        offset = X.mean(axis=0, dtype=np.float64)
-        scale = X.std(axis=0, dtype=np.float64)
-    elif method == "minmax":
-        offset = X.min(axis=0).astype(np.float64)
-        scale = X.max(axis=0).astype(np.float64) - offset
-    elif method == "maxabs":
-        scale = np.abs(X).max(axis=0).astype(np.float64)
-    elif method == "global":
+    if method == "pixels" and not sp.issparse(X):
         low, high = float(X.min()), float(X.max())
         offset = np.full(n_features, low)
-        scale = np.full(n_features, high - low)
-    scale = np.where(scale > 1e-12 * max(1.0, np.abs(scale).max()), scale, 1.0)
-    return offset, scale
+        spread = high - low
+    elif method == "centre" and not sp.issparse(X):
+        offset = X.mean(axis=0, dtype=np.float64)
+        spread = math.sqrt(float(X.var(axis=0, dtype=np.float64).mean()))
+    else:
+        spread = float(abs(X).max()) if X.shape[0] else 1.0
+    spread = spread if spread > 1e-12 else 1.0
+    return offset, np.full(n_features, spread)
 
 
 def _rows(X, index, offset, scale, dtype, device):
@@ -104,6 +96,14 @@ class TrainingSet:
 
     def __len__(self):
         return self.n_samples
+
+    @property
+    def n_batches(self) -> int:
+        """Optimiser steps in one epoch."""
+        n, size = self.n_samples, self.batch_size
+        if self.drop_last and n >= size:
+            return n // size
+        return math.ceil(n / size)
 
     def rows(self, index):
         """Scaled float32 rows for integer ``index`` (a tensor or array)."""

@@ -9,8 +9,8 @@ from sklearn.cluster import KMeans
 from sklearn.utils._param_validation import Interval, StrOptions
 from torch import nn
 
-from sknclust._base import BaseDeepClusterer
-from sknclust.nn import Autoencoder
+from sknclust._base import BaseDeepClusterer, auto_epochs
+from sknclust.nn import Autoencoder, image_augment
 
 
 class _DeepKMeansModule(nn.Module):
@@ -37,6 +37,84 @@ class _DeepKMeansModule(nn.Module):
 def _reconstruction(x, x_hat):
     """Squared reconstruction error per sample, summed over features."""
     return ((x - x_hat) ** 2).sum(1)
+
+
+# Denoising rate of pretraining (DEC's), and when pretraining stops early.
+_CORRUPTION = 0.2
+_TOL, _N_ITER_NO_CHANGE = 1e-4, 10
+# Starting inverse temperature of "soft" and "gumbel", in units of the mean
+# squared distance to the nearest centroid after initialisation.
+_ALPHA = 1.0
+# Length of the clustering phase: about 2,000 steps, within 10 to 50 epochs.
+_CLUSTER_BUDGET = (2000, 10, 50)
+
+
+class _ClusterState:
+    """Training state the losses read: views, loss scales, temperatures and
+    the running centroid counts of the online k-means step."""
+
+    def __init__(self, image_shape):
+        self.image_shape = image_shape
+        self.distance_scale = self.recon_scale = 1.0
+        self.alpha = self.tau = 1.0
+        self.counts = None
+
+    def view(self, x):
+        """A random warp of image rows; other rows as they are."""
+        if self.image_shape is None:
+            return x
+        return image_augment(x, self.image_shape)
+
+
+def _pretrain_loss(module, x, state):
+    x = state.view(x)
+    noisy = nn.functional.dropout(x, _CORRUPTION)
+    return _reconstruction(x, module(noisy)[1]).mean()
+
+
+def _soft_loss(module, x, state, weight):
+    z, x_hat = module(x)
+    d = module.sq_distances(z) / state.distance_scale
+    weights = torch.softmax(-state.alpha * d, dim=1)
+    recon = _reconstruction(x, x_hat) / state.recon_scale
+    return (recon + weight * (weights * d).sum(1)).mean()
+
+
+def _gumbel_loss(module, x, state, weight):
+    z, x_hat = module(x)
+    d = module.sq_distances(z) / state.distance_scale
+    y = nn.functional.gumbel_softmax(-state.alpha * d, tau=state.tau)
+    recon = _reconstruction(x, x_hat) / state.recon_scale
+    return (recon + weight * (y * d).sum(1)).mean()
+
+
+def _alternating_loss(module, x, state, weight):
+    view = state.view(x)
+    z, x_hat = module(view)
+    with torch.no_grad():
+        # The row itself picks the centroid its view is pulled to (DEC-DA).
+        anchor = z if view is x else module.autoencoder.encoder(x)
+        labels = module.sq_distances(anchor).argmin(1)
+    target = module.centroids[labels]
+    d = ((z - target) ** 2).sum(1) / state.distance_scale
+    recon = _reconstruction(view, x_hat) / state.recon_scale
+    loss = (recon + weight * 0.5 * d).mean()
+    _update_centroids(module, z.detach(), labels, state.counts)
+    return loss
+
+
+def _update_centroids(module, z, labels, counts):
+    """DCN's online k-means step, with per-centroid counts as step sizes."""
+    k = module.centroids.shape[0]
+    batch_counts = torch.bincount(labels, minlength=k).to(z.dtype)
+    sums = torch.zeros(k, z.shape[1], dtype=z.dtype, device=z.device)
+    sums.index_add_(0, labels, z)
+    counts += batch_counts
+    hit = batch_counts > 0
+    step = (batch_counts[hit] / counts[hit]).unsqueeze(1)
+    centroids = module.centroids.data
+    means = sums[hit] / batch_counts[hit].unsqueeze(1)
+    centroids[hit] = (1 - step) * centroids[hit] + step * means
 
 
 def dkm_alpha_schedule(alpha, n_steps):
@@ -67,63 +145,31 @@ class DeepKMeans(BaseDeepClusterer):
         et al.): hard assignments, network steps with the centroids fixed, and
         online centroid updates between them. ``"gumbel"`` is Concrete k-means: a
         Gumbel-softmax estimate of the k-means loss with an annealed temperature.
-        ``"alternating"`` is the default because it was the most stable across
-        seeds in the benchmarks (see the user guide).
     hidden_dims : tuple of int, default=(500, 500, 2000)
         Widths of the MLP encoder's hidden layers (the decoder mirrors them).
-        Ignored by the convolutional network.
-    embedding_dim : int, default=None
-        Size of the embedding. ``None`` uses ``n_clusters``, as in Deep k-Means.
+    embedding_dim : int, default=10
+        Size of the embedding (what :meth:`transform` returns).
     image_shape : tuple of int, default=None
-        ``(channels, height, width)`` of flattened image rows. When set, a small
-        convolutional encoder and decoder replace the MLP.
-    architecture : {"auto", "mlp", "conv"}, default="auto"
-        Network type. ``"auto"`` builds the convolutional one when
-        ``image_shape`` is set and the MLP otherwise. ``"mlp"`` with
-        ``image_shape`` keeps the MLP but still uses image augmentations.
-    scaler : {"auto", "standard", "minmax", "maxabs", "global"} or None, \
-            default="auto"
-        Scaling applied to the input inside the estimator: per-feature
-        standardisation, per-feature [0, 1], per-feature division by the maximum
-        absolute value (keeps sparse input sparse), or one min-max range shared
-        by all features (for pixels). ``"auto"`` picks ``"global"`` with
-        ``image_shape``, ``"maxabs"`` for sparse input and ``"standard"``
-        otherwise. ``None`` uses the data as given.
+        ``(channels, height, width)`` of flattened image rows. When set, the
+        network trains on random warps of the images (shifts, rotations, zooms,
+        intensity), as DEC-DA does: in the clustering phase the warped view is
+        reconstructed and its embedding pulled towards the centroid of the
+        image it came from (``"alternating"`` only).
     cluster_weight : float, default=1.0
         Weight λ of the k-means term against reconstruction. Both terms are
         divided by their value when the clustering phase starts, so λ=1 weighs
         them equally whatever the data dimension and embedding scale.
-    augment : bool, default=False
-        Train on random views of the rows, as DEC-DA (Guo et al.) does: image
-        warps (shifts, rotations, zooms, intensity) with ``image_shape``, else
-        Gaussian noise and feature dropout. Pretraining reconstructs each
-        view; in the clustering phase the view is reconstructed and its
-        embedding pulled towards the centroid of the row it came from.
-    corruption : float, default=0.2
-        Fraction of input features zeroed (dropout) during autoencoder
-        pretraining, making it a denoising autoencoder as in DEC's pretraining.
-        The Deep k-Means paper uses 0; 0.2 (DEC's rate) gave a better
-        embedding on digits (see the user guide). 0 disables it.
-    alpha : float, default=1.0
-        Starting inverse temperature of the soft assignment, in units of the
-        mean squared distance to the nearest centroid after initialisation. It
-        is annealed each epoch by Deep k-Means' rule
-        :math:`\\alpha_{n+1} = 2^{1/\\log(n+1)^2}\\alpha_n`.
     batch_size : int, default=256
         Mini-batch size.
     learning_rate : float, default=1e-3
-        Adam learning rate.
-    lr_schedule : {"cosine", "constant"}, default="cosine"
-        Learning-rate schedule within each phase; ``"cosine"`` decays to a tenth.
-    pretrain_epochs : int, default=50
-        Epochs of autoencoder pretraining (0 skips it).
-    max_epochs : int, default=50
-        Epochs of the joint clustering phase.
-    tol : float, default=1e-4
-        Relative improvement of the training loss below which an epoch counts as
-        no progress.
-    n_iter_no_change : int, default=10
-        Pretraining stops after this many epochs without progress.
+        Adam learning rate (with a cosine decay to a tenth in each phase).
+    pretrain_epochs : int or None, default=None
+        Epochs of denoising-autoencoder pretraining (0 skips it); it stops
+        early once the loss stalls. ``None`` takes about 5,000 optimiser
+        steps, within 20 to 100 epochs.
+    max_epochs : int or None, default=None
+        Epochs of the joint clustering phase. ``None`` takes about 2,000
+        optimiser steps, within 10 to 50 epochs.
     device : str, default="auto"
         ``"auto"`` (CUDA, then MPS, then CPU), ``"cpu"``, ``"cuda"``, ``"cuda:N"``
         or ``"mps"``.
@@ -182,13 +228,9 @@ class DeepKMeans(BaseDeepClusterer):
     _parameter_constraints: dict = {
         **BaseDeepClusterer._parameter_constraints,
         "strategy": [StrOptions({"soft", "alternating", "gumbel"})],
-        "pretrain_epochs": [Interval(Integral, 0, None, closed="left")],
-        "tol": [Interval(Real, 0, None, closed="left")],
-        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "embedding_dim": [Interval(Integral, 1, None, closed="left")],
+        "pretrain_epochs": [Interval(Integral, 0, None, closed="left"), None],
         "cluster_weight": [Interval(Real, 0, None, closed="left")],
-        "augment": ["boolean"],
-        "corruption": [Interval(Real, 0, 1, closed="left")],
-        "alpha": [Interval(Real, 0, None, closed="neither")],
     }
 
     def __init__(
@@ -197,21 +239,13 @@ class DeepKMeans(BaseDeepClusterer):
         *,
         strategy: str = "alternating",
         hidden_dims: tuple[int, ...] = (500, 500, 2000),
-        embedding_dim: int | None = None,
+        embedding_dim: int = 10,
         image_shape: tuple[int, ...] | None = None,
-        architecture: str = "auto",
-        scaler: str | None = "auto",
         cluster_weight: float = 1.0,
-        augment: bool = False,
-        corruption: float = 0.2,
-        alpha: float = 1.0,
         batch_size: int = 256,
         learning_rate: float = 1e-3,
-        lr_schedule: str = "cosine",
-        pretrain_epochs: int = 50,
-        max_epochs: int = 50,
-        tol: float = 1e-4,
-        n_iter_no_change: int = 10,
+        pretrain_epochs: int | None = None,
+        max_epochs: int | None = None,
         device: str = "auto",
         random_state=None,
         verbose: int = 0,
@@ -221,24 +255,16 @@ class DeepKMeans(BaseDeepClusterer):
             hidden_dims=hidden_dims,
             embedding_dim=embedding_dim,
             image_shape=image_shape,
-            architecture=architecture,
-            scaler=scaler,
             batch_size=batch_size,
             learning_rate=learning_rate,
-            lr_schedule=lr_schedule,
             max_epochs=max_epochs,
             device=device,
             random_state=random_state,
             verbose=verbose,
         )
         self.strategy = strategy
-        self.pretrain_epochs = pretrain_epochs
-        self.tol = tol
-        self.n_iter_no_change = n_iter_no_change
         self.cluster_weight = cluster_weight
-        self.augment = augment
-        self.corruption = corruption
-        self.alpha = alpha
+        self.pretrain_epochs = pretrain_epochs
 
     def _build_module(self, n_features):
         return _DeepKMeansModule(
@@ -253,42 +279,50 @@ class DeepKMeans(BaseDeepClusterer):
     def _fit_schedule(self, training_set, rng):
         module = self.module_
         module.centroids.requires_grad_(False)
-        if self.pretrain_epochs:
+        state = _ClusterState(self._image_shape)
+        pretrain_epochs = self.pretrain_epochs
+        if pretrain_epochs is None:
+            pretrain_epochs = self._epochs(training_set, None)
+        if pretrain_epochs:
             self._train(
                 "pretrain",
-                self._pretrain_loss,
+                lambda module, x, index: _pretrain_loss(module, x, state),
                 training_set,
-                epochs=self.pretrain_epochs,
+                epochs=pretrain_epochs,
+                stop_after=(_TOL, _N_ITER_NO_CHANGE),
             )
-        self._init_centroids(training_set, rng)
+        self._init_centroids(training_set, rng, state)
 
-        alphas = dkm_alpha_schedule(self.alpha, self.max_epochs)
-        taus = np.geomspace(1.0, 0.1, self.max_epochs)
-        self._alpha_now = alphas[0]
-        self._tau_now = taus[0]
+        epochs = (
+            self.max_epochs
+            if self.max_epochs is not None
+            else auto_epochs(training_set.n_batches, *_CLUSTER_BUDGET)
+        )
+        alphas = dkm_alpha_schedule(_ALPHA, epochs)
+        taus = np.geomspace(1.0, 0.1, epochs)
 
         def anneal(epoch):
-            self._alpha_now = alphas[min(epoch, self.max_epochs - 1)]
-            self._tau_now = taus[min(epoch, self.max_epochs - 1)]
+            state.alpha = alphas[min(epoch, epochs - 1)]
+            state.tau = taus[min(epoch, epochs - 1)]
 
+        anneal(0)
         loss = {
-            "soft": self._soft_loss,
-            "alternating": self._alternating_loss,
-            "gumbel": self._gumbel_loss,
+            "soft": _soft_loss,
+            "alternating": _alternating_loss,
+            "gumbel": _gumbel_loss,
         }[self.strategy]
         module.centroids.requires_grad_(self.strategy != "alternating")
         history = self._train(
             "cluster",
-            loss,
+            lambda module, x, index: loss(module, x, state, self.cluster_weight),
             training_set,
-            epochs=self.max_epochs,
-            early_stopping=False,
+            epochs=epochs,
             on_epoch_begin=anneal,
         )
         module.centroids.requires_grad_(False)
         self.n_iter_ = len(history)
         self._final_alpha = alphas[-1]
-        del self._alpha_now, self._tau_now, self._counts
+        self._distance_scale = state.distance_scale
         self.cluster_centers_ = module.centroids.detach().cpu().numpy().copy()
         self._score_scales(training_set)
 
@@ -304,7 +338,7 @@ class DeepKMeans(BaseDeepClusterer):
         ]
         self._data_variance, self._embedding_variance = (max(v, 1e-12) for v in spread)
 
-    def _init_centroids(self, training_set, rng):
+    def _init_centroids(self, training_set, rng, state):
         """k-means on the pretrained embedding; sets centroids and loss scales."""
         module = self.module_
         embeddings, errors = [], []
@@ -320,65 +354,13 @@ class DeepKMeans(BaseDeepClusterer):
         with torch.no_grad():
             module.centroids.copy_(torch.as_tensor(km.cluster_centers_))
         n = Z.shape[0]
-        self._distance_scale = max(km.inertia_ / n, 1e-12)
-        self._recon_scale = max(recon, 1e-12)
-        self._counts = torch.as_tensor(
+        state.distance_scale = max(km.inertia_ / n, 1e-12)
+        state.recon_scale = max(recon, 1e-12)
+        state.counts = torch.as_tensor(
             np.bincount(km.labels_, minlength=self.n_clusters),
             dtype=torch.float32,
             device=module.centroids.device,
         )
-
-    # ---------------------------------------------------------------- losses
-    def _view(self, x):
-        return self._augment(x) if self.augment else x
-
-    def _pretrain_loss(self, module, x, _):
-        x = self._view(x)
-        noisy = nn.functional.dropout(x, self.corruption) if self.corruption else x
-        return _reconstruction(x, module(noisy)[1]).mean()
-
-    def _soft_loss(self, module, x, _):
-        x = self._view(x)
-        z, x_hat = module(x)
-        d = module.sq_distances(z) / self._distance_scale
-        weights = torch.softmax(-self._alpha_now * d, dim=1)
-        recon = _reconstruction(x, x_hat) / self._recon_scale
-        return (recon + self.cluster_weight * (weights * d).sum(1)).mean()
-
-    def _gumbel_loss(self, module, x, _):
-        x = self._view(x)
-        z, x_hat = module(x)
-        d = module.sq_distances(z) / self._distance_scale
-        y = nn.functional.gumbel_softmax(-self._alpha_now * d, tau=self._tau_now)
-        recon = _reconstruction(x, x_hat) / self._recon_scale
-        return (recon + self.cluster_weight * (y * d).sum(1)).mean()
-
-    def _alternating_loss(self, module, x, _):
-        view = self._view(x)
-        z, x_hat = module(view)
-        with torch.no_grad():
-            # The row itself picks the centroid its view is pulled to (DEC-DA).
-            anchor = z if view is x else module.autoencoder.encoder(x)
-            labels = module.sq_distances(anchor).argmin(1)
-        target = module.centroids[labels]
-        d = ((z - target) ** 2).sum(1) / self._distance_scale
-        recon = _reconstruction(view, x_hat) / self._recon_scale
-        loss = (recon + self.cluster_weight * 0.5 * d).mean()
-        self._update_centroids(z.detach(), labels)
-        return loss
-
-    def _update_centroids(self, z, labels):
-        """DCN's online k-means step, with per-centroid counts as step sizes."""
-        k = self.n_clusters
-        batch_counts = torch.bincount(labels, minlength=k).to(z.dtype)
-        sums = torch.zeros(k, z.shape[1], dtype=z.dtype, device=z.device)
-        sums.index_add_(0, labels, z)
-        self._counts += batch_counts
-        hit = batch_counts > 0
-        step = (batch_counts[hit] / self._counts[hit]).unsqueeze(1)
-        centroids = self.module_.centroids.data
-        means = sums[hit] / batch_counts[hit].unsqueeze(1)
-        centroids[hit] = (1 - step) * centroids[hit] + step * means
 
     # ------------------------------------------------------------- inference
     def _embed(self, module, rows):

@@ -11,16 +11,20 @@ from torch import nn
 from torch.nn import functional as F
 
 from sknclust._base import BaseDeepClusterer, torch_seed
-from sknclust._neighbors import VIEW_PARAMETER_CONSTRAINTS
-from sknclust._runs import RUN_PARAMETER_CONSTRAINTS
+from sknclust._runs import RunSelection
+from sknclust._views import Views
 from sknclust.nn import ConvDecoder, ConvEncoder, mlp
 
 # Width of the features a convolutional encoder hands to q(z|x,y) with images.
 _CONV_FEATURES = 256
 # Added to variances before a log or a division, as in the reference.
 _EPS = 1e-8
-# Default temperature decay rate: the reference's ln(2)/50 per epoch.
-_LN2_OVER_50 = math.log(2) / 50
+# Gumbel-softmax temperature: from 1 down to the reference's floor of 0.5.
+_TAU_START, _TAU_MIN = 1.0, 0.5
+# Top probability of q(y|x) from which a row enters the consistency term.
+_CONFIDENT = 0.7
+# Labelled rows appended to every batch of a semi-supervised fit.
+_LABELLED_PER_BATCH = 64
 
 
 def categorical_kl_uniform(logits: torch.Tensor) -> torch.Tensor:
@@ -122,101 +126,30 @@ class GMVAEClustering(BaseDeepClusterer):
         Number of clusters K (categories of y).
     hidden_dims : tuple of int, default=(512, 512)
         Widths of the hidden layers of q(y|x) and of q(z|x,y); the decoder
-        mirrors them. Ignored by the convolutional network.
+        mirrors them.
     embedding_dim : int, default=64
-        Size of z. ``None`` uses ``n_clusters``.
+        Size of z (what :meth:`transform` returns).
     image_shape : tuple of int, default=None
-        ``(channels, height, width)`` of flattened image rows. When set,
-        convolutional encoders read x in q(y|x) and q(z|x,y), and a
-        convolutional decoder replaces the MLP decoder.
-    architecture : {"auto", "mlp", "conv"}, default="auto"
-        Network type. ``"auto"`` builds the convolutional one when
-        ``image_shape`` is set and the MLP otherwise. ``"mlp"`` with
-        ``image_shape`` keeps the MLP but still uses image augmentations.
-    scaler : {"auto", "standard", "minmax", "maxabs", "global"} or None, \
-            default="auto"
-        Scaling applied to the input inside the estimator (see
-        :class:`DeepKMeans`). ``"auto"`` picks ``"global"`` with
-        ``image_shape``, ``"maxabs"`` for sparse input and ``"standard"``
-        otherwise. Use ``"minmax"`` or ``"global"`` to get data in [0, 1] and
-        hence a Bernoulli likelihood with ``reconstruction="auto"``.
-    reconstruction : {"auto", "bernoulli", "gaussian"}, default="auto"
-        Likelihood p(x|z). ``"bernoulli"``: binary cross-entropy against a
-        sigmoid decoder output. ``"gaussian"``: squared error against a linear
-        decoder output. ``"auto"`` uses ``"bernoulli"`` when all scaled
-        training values lie in [0, 1] and ``"gaussian"`` otherwise.
-    reconstruction_weight : float, default=1.0
-        Weight of the reconstruction term.
-    categorical_weight : float, default=1.0
-        Weight of KL(q(y|x) || Uniform(K)).
-    gaussian_weight : float, default=1.0
-        Weight of KL(q(z|x,y) || p(z|y)).
-    supervised_weight : float, default=1.0
-        Weight of the cross-entropy on labelled rows (semi-supervised fits only).
-    labelled_batch_size : int, default=64
-        Semi-supervised fits only: labelled rows, drawn at random from all of
-        them, appended to every training batch, so that the few labels take
-        part in every step. 0 appends none.
-    consistency_weight : float, default=0.0
-        Weight of a consistency term: the cross-entropy from q(y|x') of a
-        randomly augmented view x' (image warps with ``image_shape``, noise and
-        feature dropout otherwise) to the argmax of q(y|x), for the rows where
-        q(y|x) is confident. 0 turns it off, as in the reference model.
-    consistency_threshold : float, default=0.7
-        Top probability of q(y|x) from which a row enters the consistency term.
-    views : {"augment", "neighbors"}, default="augment"
-        The view x' of the consistency term. ``"augment"``: a random
-        augmentation of the row. ``"neighbors"``: one of the row's
-        ``n_neighbors`` nearest training rows, drawn anew at every step, so
-        confident predictions spread to neighbouring rows. The neighbours are
-        found once per fit, by an exact Euclidean search in the space that
-        ``neighbor_space`` names: time grows with the square of the number of
-        rows.
-    n_neighbors : int, default=10
-        Neighbours per row with ``views="neighbors"``; ignored otherwise.
-    neighbor_space : {"pca", "autoencoder"}, default="pca"
-        Where the neighbours of ``views="neighbors"`` are searched. ``"pca"``:
-        the scaled rows projected on their 100 leading principal components
-        (a truncated SVD for sparse input). ``"autoencoder"``: the 10-d
-        embedding of an MLP autoencoder (500-500-2000 units, as in DEC),
-        trained first for 20 epochs of MSE with Adam. It costs those epochs;
-        on MNIST seen as flat vectors its neighbours share their row's class
-        more often, but on small data sets such as digits 20 epochs are too
-        few steps and they share it less. Ignored unless
-        ``views="neighbors"``.
-    initial_temperature : float, default=1.0
-        Gumbel-softmax temperature τ0 of the first epoch.
-    min_temperature : float, default=0.5
-        Lower bound τ_min of the temperature.
-    temperature_decay : float, default=ln(2)/50
-        Rate r of the schedule ``τ_e = max(τ0 exp(-r e), τ_min)`` for epoch e
-        (0-based); the default halves the temperature in 50 epochs.
+        ``(channels, height, width)`` of flattened image rows. When set, pixels
+        are scaled to [0, 1] and modelled as Bernoulli, and the views of the
+        consistency term are random warps of the images; otherwise a row's
+        view is one of its 10 nearest training rows.
+    consistency_weight : float, default=4.0
+        Weight of a consistency term: the cross-entropy from q(y|x') of a view
+        x' of a row to the argmax of q(y|x), for rows where q(y|x) gives its
+        top cluster at least 0.7. 0 turns it off, as in the reference model.
+    n_init : int, default=1
+        Number of training runs from different initialisations. With three
+        or more, the run whose partition agrees most with the others' is
+        kept; with two, the one with the lower final loss.
     batch_size : int, default=64
         Mini-batch size.
     learning_rate : float, default=1e-3
         Adam learning rate.
-    lr_schedule : {"cosine", "constant"}, default="constant"
-        Learning-rate schedule; ``"cosine"`` decays to a tenth.
-    max_epochs : int, default=100
-        Maximum number of training epochs.
-    tol : float, default=1e-4
-        Relative improvement of the training loss below which an epoch counts as
-        no progress.
-    n_iter_no_change : int or None, default=10
-        Training stops after this many epochs without progress; ``None``
-        trains for ``max_epochs``, as the reference does. The temperature
-        keeps falling while the loss stalls, so early stopping can end a run
-        before the clusters separate (see the user guide).
-    n_init : int, default=1
-        Number of training runs from different initialisations; one of them
-        is kept (see ``run_selection``).
-    run_selection : {"agreement", "loss"}, default="agreement"
-        How the run to keep is chosen when ``n_init > 1``. ``"agreement"``:
-        with three runs or more, the run whose partition of up to 10,000
-        evenly spaced training rows agrees most with the other runs'
-        (mean normalised mutual information), the lower final loss breaking
-        ties; with two runs, as ``"loss"``. ``"loss"``: the run with the
-        lowest training loss in its last epoch.
+    max_epochs : int or None, default=None
+        Training epochs. ``None`` takes about 4,000 optimiser steps, within
+        10 to 150 epochs. The Gumbel-softmax temperature falls from 1 to its
+        floor of 0.5 over the first half of the epochs.
     device : str, default="auto"
         ``"auto"`` (CUDA, then MPS, then CPU), ``"cpu"``, ``"cuda"``, ``"cuda:N"``
         or ``"mps"``.
@@ -293,54 +226,28 @@ class GMVAEClustering(BaseDeepClusterer):
 
     _parameter_constraints: dict = {
         **BaseDeepClusterer._parameter_constraints,
-        "reconstruction": [StrOptions({"auto", "bernoulli", "gaussian"})],
-        "reconstruction_weight": [Interval(Real, 0, None, closed="left")],
-        "categorical_weight": [Interval(Real, 0, None, closed="left")],
-        "gaussian_weight": [Interval(Real, 0, None, closed="left")],
-        "supervised_weight": [Interval(Real, 0, None, closed="left")],
-        "labelled_batch_size": [Interval(Integral, 0, None, closed="left")],
+        "embedding_dim": [Interval(Integral, 1, None, closed="left")],
         "consistency_weight": [Interval(Real, 0, None, closed="left")],
-        "consistency_threshold": [Interval(Real, 0, 1, closed="both")],
-        "initial_temperature": [Interval(Real, 0, None, closed="neither")],
-        "min_temperature": [Interval(Real, 0, None, closed="neither")],
-        "temperature_decay": [Interval(Real, 0, None, closed="left")],
-        "tol": [Interval(Real, 0, None, closed="left")],
-        "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), None],
-        **RUN_PARAMETER_CONSTRAINTS,
-        **VIEW_PARAMETER_CONSTRAINTS,
+        **RunSelection.parameter_constraints,
     }
+
+    _lr_schedule = "constant"
+    _STEPS = 4000
+    _MIN_EPOCHS = 10
+    _MAX_EPOCHS = 150
 
     def __init__(
         self,
         n_clusters: int = 8,
         *,
         hidden_dims: tuple[int, ...] = (512, 512),
-        embedding_dim: int | None = 64,
+        embedding_dim: int = 64,
         image_shape: tuple[int, ...] | None = None,
-        architecture: str = "auto",
-        scaler: str | None = "auto",
-        reconstruction: str = "auto",
-        reconstruction_weight: float = 1.0,
-        categorical_weight: float = 1.0,
-        gaussian_weight: float = 1.0,
-        supervised_weight: float = 1.0,
-        labelled_batch_size: int = 64,
-        consistency_weight: float = 0.0,
-        consistency_threshold: float = 0.7,
-        views: str = "augment",
-        n_neighbors: int = 10,
-        neighbor_space: str = "pca",
-        initial_temperature: float = 1.0,
-        min_temperature: float = 0.5,
-        temperature_decay: float = _LN2_OVER_50,
+        consistency_weight: float = 4.0,
+        n_init: int = 1,
         batch_size: int = 64,
         learning_rate: float = 1e-3,
-        lr_schedule: str = "constant",
-        max_epochs: int = 100,
-        tol: float = 1e-4,
-        n_iter_no_change: int | None = 10,
-        n_init: int = 1,
-        run_selection: str = "agreement",
+        max_epochs: int | None = None,
         device: str = "auto",
         random_state=None,
         verbose: int = 0,
@@ -350,34 +257,15 @@ class GMVAEClustering(BaseDeepClusterer):
             hidden_dims=hidden_dims,
             embedding_dim=embedding_dim,
             image_shape=image_shape,
-            architecture=architecture,
-            scaler=scaler,
             batch_size=batch_size,
             learning_rate=learning_rate,
-            lr_schedule=lr_schedule,
             max_epochs=max_epochs,
             device=device,
             random_state=random_state,
             verbose=verbose,
         )
-        self.reconstruction = reconstruction
-        self.reconstruction_weight = reconstruction_weight
-        self.categorical_weight = categorical_weight
-        self.gaussian_weight = gaussian_weight
-        self.supervised_weight = supervised_weight
-        self.labelled_batch_size = labelled_batch_size
         self.consistency_weight = consistency_weight
-        self.consistency_threshold = consistency_threshold
-        self.views = views
-        self.n_neighbors = n_neighbors
-        self.neighbor_space = neighbor_space
-        self.tol = tol
-        self.n_iter_no_change = n_iter_no_change
         self.n_init = n_init
-        self.run_selection = run_selection
-        self.initial_temperature = initial_temperature
-        self.min_temperature = min_temperature
-        self.temperature_decay = temperature_decay
 
     # ------------------------------------------------------------------- fit
     def fit(self, X, y=None) -> "GMVAEClustering":
@@ -423,62 +311,42 @@ class GMVAEClustering(BaseDeepClusterer):
         )
 
     def _fit_schedule(self, training_set, rng):
-        self._y_codes = self._encode_labels(training_set)
-        if self.reconstruction == "auto":
-            low, high = math.inf, -math.inf
-            for rows, _ in training_set.all_batches():
-                low = min(low, float(rows.min()))
-                high = max(high, float(rows.max()))
-            bernoulli = low >= 0.0 and high <= 1.0
-        else:
-            bernoulli = self.reconstruction == "bernoulli"
+        y_codes = self._encode_labels(training_set)
+        low, high = math.inf, -math.inf
+        for rows, _ in training_set.all_batches():
+            low = min(low, float(rows.min()))
+            high = max(high, float(rows.max()))
+        bernoulli = low >= 0.0 and high <= 1.0
         self.reconstruction_ = "bernoulli" if bernoulli else "gaussian"
-        self._tau_now = self.temperature(0)
-        self._labelled = None
-        if self._y_codes is not None and self.labelled_batch_size > 0:
-            self._labelled = torch.nonzero(self._y_codes >= 0).squeeze(1)
-            self._rows = training_set.rows
-
-        self._prepare_views(training_set)
+        epochs = self._epochs(training_set)
+        views = Views(self._image_shape)
+        if self.consistency_weight > 0:
+            views.prepare(training_set)
+        state = _GMVAEState(views, y_codes, training_set, bernoulli)
+        decay = math.log(_TAU_START / _TAU_MIN) / max(epochs / 2, 1)
 
         def anneal(epoch):
-            self._tau_now = self.temperature(epoch)
+            state.tau = max(_TAU_START * math.exp(-decay * epoch), _TAU_MIN)
 
         def train_run():
+            anneal(0)
             return self._train(
                 "train",
-                self._loss,
+                lambda module, x, index: self._loss(module, x, index, state),
                 training_set,
-                epochs=self.max_epochs,
+                epochs=epochs,
                 on_epoch_begin=anneal,
             )
 
+        runs = RunSelection(self.n_init, self.verbose)
         try:
-            history = self._train_runs("train", train_run, training_set)
-            # The temperature of the kept run's last epoch.
-            anneal(len(history) - 1)
+            history = runs.fit(self, train_run, self._check_partition, training_set)
         finally:
-            del self._y_codes, self._labelled
-            self.__dict__.pop("_rows", None)
+            views.release()
+        self.history_["train"] = history
         self.n_iter_ = len(history)
-        self.temperature_ = float(self._tau_now)
-        del self._tau_now
-
-    def temperature(self, epoch: int) -> float:
-        """Gumbel-softmax temperature ``max(τ0 exp(-r epoch), τ_min)`` of an epoch.
-
-        Parameters
-        ----------
-        epoch : int
-            Zero-based epoch index.
-
-        Returns
-        -------
-        temperature : float
-            The temperature used for that epoch's Gumbel-softmax samples.
-        """
-        tau = self.initial_temperature * math.exp(-self.temperature_decay * epoch)
-        return max(tau, self.min_temperature)
+        anneal(len(history) - 1)
+        self.temperature_ = float(state.tau)
 
     def _encode_labels(self, training_set):
         """Cluster index per training row (-1: unlabelled) as a device tensor."""
@@ -515,19 +383,19 @@ class GMVAEClustering(BaseDeepClusterer):
         return torch.as_tensor(codes, device=training_set.device)
 
     # ---------------------------------------------------------------- losses
-    def _loss(self, module, x, index):
-        if self._labelled is not None:
+    def _loss(self, module, x, index, state):
+        if state.labelled is not None:
             # Few labels in many rows: without this, most batches hold none.
-            pool = self._labelled
+            pool = state.labelled
             pick = torch.randperm(pool.numel(), device=pool.device)
-            pick = pool[pick[: self.labelled_batch_size]]
-            x = torch.cat([x, self._rows(pick)])
+            pick = pool[pick[:_LABELLED_PER_BATCH]]
+            x = torch.cat([x, state.rows(pick)])
             index = torch.cat([index, pick])
         logits = module.qy(x)
-        y = F.gumbel_softmax(logits, tau=self._tau_now)
+        y = F.gumbel_softmax(logits, tau=state.tau)
         mask = None
-        if self._y_codes is not None:
-            codes = self._y_codes[index]
+        if state.y_codes is not None:
+            codes = state.y_codes[index]
             mask = codes >= 0
             # As in Kingma et al.'s M2: a labelled row's generative path is
             # conditioned on its known class, not on a sample of q(y|x).
@@ -536,36 +404,18 @@ class GMVAEClustering(BaseDeepClusterer):
         mean, var = module.posterior(x, y)
         z = mean + torch.sqrt(var + 1e-10) * torch.randn_like(mean)
         prior_mean, prior_var = module.prior(y)
-        bernoulli = self.reconstruction_ == "bernoulli"
         loss = (
-            self.reconstruction_weight
-            * reconstruction_loss(x, module.decoder(z), bernoulli)
-            + self.gaussian_weight * gaussian_kl(mean, var, prior_mean, prior_var)
-            + self.categorical_weight * categorical_kl_uniform(logits)
+            reconstruction_loss(x, module.decoder(z), state.bernoulli)
+            + gaussian_kl(mean, var, prior_mean, prior_var)
+            + categorical_kl_uniform(logits)
         ).mean()
         if mask is not None and bool(mask.any()):
-            supervised = F.cross_entropy(logits[mask], codes[mask])
-            loss = loss + self.supervised_weight * supervised
+            loss = loss + F.cross_entropy(logits[mask], codes[mask])
         if self.consistency_weight > 0:
-            loss = loss + self.consistency_weight * self._consistency(
-                module, x, index, logits
+            loss = loss + self.consistency_weight * _consistency(
+                module, x, index, logits, state.views
             )
         return loss
-
-    def _consistency(self, module, x, index, logits):
-        """Cross-entropy of q(y|view) to the confident argmax of q(y|x).
-
-        Summed over the rows whose top probability reaches the threshold and
-        divided by the batch size, so the term grows as the model grows sure.
-        """
-        with torch.no_grad():
-            confidence, target = torch.softmax(logits, dim=1).max(1)
-            keep = confidence >= self.consistency_threshold
-        if not bool(keep.any()):
-            return logits.new_zeros(())
-        view_logits = module.qy(self._view(x[keep], index[keep]))
-        loss = F.cross_entropy(view_logits, target[keep], reduction="sum")
-        return loss / x.shape[0]
 
     # ------------------------------------------------------------- inference
     def _embed(self, module, rows):
@@ -706,6 +556,36 @@ class GMVAEClustering(BaseDeepClusterer):
             z = mean + torch.sqrt(var) * noise.to(device)
             x = self._decode(module, z).cpu().numpy().astype(np.float64)
         return self._unscale(x), labels[codes.numpy()]
+
+
+class _GMVAEState:
+    """Training state the loss reads: views, labels, likelihood, temperature."""
+
+    def __init__(self, views, y_codes, training_set, bernoulli):
+        self.views = views
+        self.y_codes = y_codes
+        self.rows = training_set.rows
+        self.bernoulli = bernoulli
+        self.tau = _TAU_START
+        self.labelled = None
+        if y_codes is not None:
+            self.labelled = torch.nonzero(y_codes >= 0).squeeze(1)
+
+
+def _consistency(module, x, index, logits, views):
+    """Cross-entropy of q(y|view) to the confident argmax of q(y|x).
+
+    Summed over the rows whose top probability reaches the threshold and
+    divided by the batch size, so the term grows as the model grows sure.
+    """
+    with torch.no_grad():
+        confidence, target = torch.softmax(logits, dim=1).max(1)
+        keep = confidence >= _CONFIDENT
+    if not bool(keep.any()):
+        return logits.new_zeros(())
+    view_logits = module.qy(views(x[keep], index[keep]))
+    loss = F.cross_entropy(view_logits, target[keep], reduction="sum")
+    return loss / x.shape[0]
 
 
 def _is_semi_supervised(y) -> bool:

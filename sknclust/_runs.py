@@ -2,8 +2,8 @@
 
 Deep clusterers with ``n_init`` train that many networks on the same data and
 keep one, as :class:`~sklearn.mixture.GaussianMixture` keeps one of its
-initialisations; :meth:`BaseDeepClusterer._train_runs` drives the runs and
-:func:`select_run` makes the choice.
+initialisations; :class:`RunSelection` drives the runs and :func:`select_run`
+makes the choice.
 """
 
 from numbers import Integral
@@ -11,15 +11,11 @@ from numbers import Integral
 import numpy as np
 import torch
 from sklearn.metrics import normalized_mutual_info_score as nmi
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Interval
 
 # At most this many evenly spaced rows are compared between runs.
 CHECK_ROWS = 10000
 
-RUN_PARAMETER_CONSTRAINTS: dict = {
-    "n_init": [Interval(Integral, 1, None, closed="left")],
-    "run_selection": [StrOptions({"agreement", "loss"})],
-}
 
 
 def check_index(n_samples: int, n_rows: int = CHECK_ROWS) -> torch.Tensor:
@@ -60,3 +56,54 @@ def agreements(partitions) -> np.ndarray:
             for i, a in enumerate(partitions)
         ]
     )
+
+
+class RunSelection:
+    """Train ``n_init`` networks one after the other and keep one of them.
+
+    Each run after the first starts from a fresh network drawn from the
+    estimator's seeded RNG stream. With three runs or more the kept run is the
+    one whose partition agrees most with the others' (see :func:`select_run`);
+    with fewer, the one with the lowest final training loss.
+
+    Parameters
+    ----------
+    n_init : int
+        Number of runs.
+    verbose : int, default=0
+        Print the agreement of the runs.
+    """
+
+    parameter_constraints: dict = {
+        "n_init": [Interval(Integral, 1, None, closed="left")],
+    }
+
+    def __init__(self, n_init, verbose=0):
+        self.n_init = n_init
+        self.verbose = verbose
+
+    def fit(self, estimator, train_run, partition, training_set):
+        """Train the runs on ``estimator.module_``; leave the kept one there.
+
+        ``train_run()`` trains ``estimator.module_`` and returns its history;
+        ``partition(training_set)`` gives the run's labels of the check rows.
+        Returns the kept run's history.
+        """
+        runs = []
+        for run in range(self.n_init):
+            if run > 0:
+                estimator.module_ = estimator._build_module(
+                    estimator.n_features_in_
+                ).to(estimator.device_)
+            history = train_run()
+            state = {k: v.clone() for k, v in estimator.module_.state_dict().items()}
+            runs.append((history, state, partition(training_set)))
+        kept = select_run(
+            [history[-1]["train_loss"] for history, _, _ in runs],
+            [labels for _, _, labels in runs],
+            "agreement",
+            self.verbose,
+        )
+        history, state, _ = runs[kept]
+        estimator.module_.load_state_dict(state)
+        return history
