@@ -287,7 +287,7 @@ class BaseDeepClusterer(
 
         scores = self._inference(X, self._cluster_scores)
         self.labels_, self._label_bias = assign_populated(scores)
-        self._n_features_out = self._embedding_size()
+        self._n_features_out = self.embedding_dim
         return self
 
     # Class-level choices of each estimator, not user parameters.
@@ -300,9 +300,6 @@ class BaseDeepClusterer(
     _STEPS = 5000
     _MIN_EPOCHS = 20
     _MAX_EPOCHS = 100
-
-    def _embedding_size(self):
-        return self.embedding_dim
 
     def _epochs(self, training_set, max_epochs=None):
         """Epochs of a phase: ``max_epochs``, else derived from a step budget.

@@ -10,6 +10,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+
 def resolve_scaler(X, image_shape) -> str:
     """The scaling of data ``X``: ``"pixels"`` with ``image_shape``, ``"sparse"``
     for sparse input, else ``"centre"`` (see :func:`fit_scaling`)."""

@@ -270,7 +270,7 @@ class DeepKMeans(BaseDeepClusterer):
         return _DeepKMeansModule(
             n_features,
             self.hidden_dims,
-            self._embedding_size(),
+            self.embedding_dim,
             self.n_clusters,
             self._conv_shape,
         )

@@ -5,7 +5,7 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_array, check_is_fitted
 from torch import nn
 from torch.nn import functional as F
@@ -13,10 +13,8 @@ from torch.nn import functional as F
 from sknclust._base import BaseDeepClusterer, torch_seed
 from sknclust._runs import RunSelection
 from sknclust._views import Views
-from sknclust.nn import ConvDecoder, ConvEncoder, mlp
+from sknclust.nn import mlp
 
-# Width of the features a convolutional encoder hands to q(z|x,y) with images.
-_CONV_FEATURES = 256
 # Added to variances before a log or a division, as in the reference.
 _EPS = 1e-8
 # Gumbel-softmax temperature: from 1 down to the reference's floor of 0.5.
@@ -65,25 +63,13 @@ def reconstruction_loss(x, output, bernoulli: bool) -> torch.Tensor:
 class _GMVAEModule(nn.Module):
     """q(y|x), q(z|x,y), p(z|y) and p(x|z) of the Gaussian-mixture VAE."""
 
-    def __init__(self, n_features, hidden_dims, embedding_dim, n_clusters, image_shape):
+    def __init__(self, n_features, hidden_dims, embedding_dim, n_clusters):
         super().__init__()
         k, d = n_clusters, embedding_dim
-        if image_shape is None:
-            self.qy = mlp([n_features, *hidden_dims, k])
-            self.x_features = nn.Identity()
-            self.qz_trunk = mlp([n_features + k, *hidden_dims], last_activation=True)
-            width = hidden_dims[-1] if hidden_dims else n_features + k
-            self.decoder = mlp([d, *reversed(hidden_dims), n_features])
-        else:
-            self.qy = ConvEncoder(image_shape, k)
-            self.x_features = nn.Sequential(
-                ConvEncoder(image_shape, _CONV_FEATURES), nn.ReLU()
-            )
-            self.qz_trunk = mlp(
-                [_CONV_FEATURES + k, _CONV_FEATURES], last_activation=True
-            )
-            width = _CONV_FEATURES
-            self.decoder = ConvDecoder(image_shape, d)
+        self.qy = mlp([n_features, *hidden_dims, k])
+        self.qz_trunk = mlp([n_features + k, *hidden_dims], last_activation=True)
+        width = hidden_dims[-1] if hidden_dims else n_features + k
+        self.decoder = mlp([d, *reversed(hidden_dims), n_features])
         self.z_mean = nn.Linear(width, d)
         self.z_var = nn.Linear(width, d)
         self.prior_mean = nn.Linear(k, d)
@@ -95,7 +81,7 @@ class _GMVAEModule(nn.Module):
 
     def posterior(self, x, y):
         """Mean and variance of q(z|x,y)."""
-        h = self.qz_trunk(torch.cat([self.x_features(x), y.to(x.dtype)], dim=1))
+        h = self.qz_trunk(torch.cat([x, y.to(x.dtype)], dim=1))
         return self.z_mean(h), F.softplus(self.z_var(h))
 
     def prior(self, y):
@@ -303,11 +289,7 @@ class GMVAEClustering(BaseDeepClusterer):
 
     def _build_module(self, n_features):
         return _GMVAEModule(
-            n_features,
-            self.hidden_dims,
-            self._embedding_size(),
-            self.n_clusters,
-            self._conv_shape,
+            n_features, self.hidden_dims, self.embedding_dim, self.n_clusters
         )
 
     def _fit_schedule(self, training_set, rng):

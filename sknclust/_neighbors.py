@@ -1,44 +1,22 @@
-"""Nearest neighbours of the training rows, the views of ``views="neighbors"``.
+"""Nearest neighbours of the training rows, the views of non-image rows.
 
 A row's nearest neighbours in the scaled input space mostly share its class,
 so one of them serves as a second view of the row, as in SCAN (Van Gansbeke
 et al., 2020): unlike noise or image warps, such a view needs no knowledge of
 what the features are. The search is exact and brute force on the training
-device, after a projection on the leading principal components, or in the
-embedding of a small autoencoder trained on the rows for the purpose
-(``neighbor_space="autoencoder"``): on MNIST its neighbours share their
-row's class more often, and confuse fewer 4s with 9s, than those of the
-principal components.
+device, after a projection on the leading principal components.
 """
 
 import math
-from numbers import Integral
 
 import numpy as np
 import torch
 from sklearn.decomposition import TruncatedSVD
-from sklearn.utils._param_validation import Interval, StrOptions
-from torch.nn import functional as F
-
-from sknclust._engine import run_phase
-from sknclust.nn import Autoencoder
 
 # Neighbours are searched among the projections on this many principal
 # components (when there are more features): distances keep most of their
 # structure, and the search costs a fraction of the full-width one.
 N_COMPONENTS = 100
-VIEW_PARAMETER_CONSTRAINTS: dict = {
-    "views": [StrOptions({"augment", "neighbors"})],
-    "n_neighbors": [Interval(Integral, 1, None, closed="left")],
-    "neighbor_space": [StrOptions({"pca", "autoencoder"})],
-}
-# The autoencoder of neighbor_space="autoencoder": the MLP of DEC and IDEC,
-# trained with MSE and Adam for a fixed number of epochs (no early stopping,
-# which would make the number of epochs depend on the data's loss scale).
-AUTOENCODER_DIMS = (500, 500, 2000)
-AUTOENCODER_EMBEDDING = 10
-AUTOENCODER_EPOCHS = 20
-AUTOENCODER_LR = 1e-3
 # Distance entries per block of the search (128 MiB of float32).
 _BLOCK = 2**25
 
@@ -79,40 +57,7 @@ def _sketch(centred, n_components, oversample=10, n_iter=4):
     return (centred @ q).T @ centred
 
 
-def autoencoder_embedding(training_set, *, verbose=0):
-    """Train an MLP autoencoder on the scaled rows; return their embeddings.
-
-    Draws its initial weights and batch order from the current torch RNG
-    (the estimator's private one). Returns ``(embedding, history)``: a dense
-    float32 tensor of shape (n_samples, :data:`AUTOENCODER_EMBEDDING`) on the
-    training device, and the training history.
-    """
-    module = Autoencoder(
-        training_set.n_features, AUTOENCODER_DIMS, AUTOENCODER_EMBEDDING
-    ).to(training_set.device)
-
-    def loss_fn(module, rows, index):
-        return F.mse_loss(module(rows)[1], rows)
-
-    history = run_phase(
-        "neighbor_autoencoder",
-        module,
-        loss_fn,
-        training_set,
-        epochs=AUTOENCODER_EPOCHS,
-        learning_rate=AUTOENCODER_LR,
-        device=str(training_set.device),
-        lr_schedule="constant",
-        early_stopping=False,
-        verbose=verbose,
-    )
-    module.eval()
-    with torch.no_grad():
-        parts = [module.encoder(rows) for rows, _ in training_set.all_batches()]
-    return torch.cat(parts), history
-
-
-def nearest_neighbors(training_set, n_neighbors: int, embedding=None) -> torch.Tensor:
+def nearest_neighbors(training_set, n_neighbors: int) -> torch.Tensor:
     """Indices of each training row's nearest other rows.
 
     Parameters
@@ -121,21 +66,15 @@ def nearest_neighbors(training_set, n_neighbors: int, embedding=None) -> torch.T
         The scaled training rows.
     n_neighbors : int
         Neighbours per row; fewer when the data has fewer other rows.
-    embedding : tensor of shape (n_samples, n_dims), default=None
-        Where to search, e.g. from :func:`autoencoder_embedding`. None
-        searches the projections on the leading :data:`N_COMPONENTS`
-        principal components of the scaled rows.
 
     Returns
     -------
     neighbors : tensor of shape (n_samples, min(n_neighbors, n_samples - 1))
         Row indices (int64, on the training device), nearest first, in
-        Euclidean distance in the search space.
+        Euclidean distance between the projections on the leading
+        :data:`N_COMPONENTS` principal components of the scaled rows.
     """
-    if embedding is None:
-        data = _projected(training_set, N_COMPONENTS)
-    else:
-        data = embedding.to(training_set.device, torch.float32)
+    data = _projected(training_set, N_COMPONENTS)
     n = data.shape[0]
     k = min(n_neighbors, n - 1)
     if k < 1:

@@ -17,7 +17,6 @@ from sklearn.utils._param_validation import Interval
 CHECK_ROWS = 10000
 
 
-
 def check_index(n_samples: int, n_rows: int = CHECK_ROWS) -> torch.Tensor:
     """Indices of at most ``n_rows`` evenly spaced rows out of ``n_samples``.
 
