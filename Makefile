@@ -16,7 +16,7 @@ $(STAMP): requirements-dev.txt setup.cfg pyproject.toml
 venv: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/sknclust benchmark --n-seeds 1 --output-dir bench-out
+	$(BIN)/sknclust benchmark --images --n-seeds 1 --output-dir bench-out
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

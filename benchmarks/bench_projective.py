@@ -7,8 +7,7 @@ truncated SVD of the same parameter budget, swaps each factorisation into the
 model without fine-tuning, and reports the relative reconstruction error, the
 STS Benchmark dev Spearman correlation, the mean cosine similarity of the
 sentence embeddings to the original model's, and the fit time. Writes
-``benchmarks/results/projective.md``; ``python benchmarks/make_report.py`` then
-rebuilds ``docs/benchmarks.md``.
+``benchmarks/results/projective.md``, which the user guide quotes.
 
     python benchmarks/bench_projective.py --data-dir ../shared/data --seeds 0 1 2
 """

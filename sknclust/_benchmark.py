@@ -5,6 +5,7 @@ The estimators it knows, and their per-dataset settings, are in
 """
 
 import datetime
+import json
 import math
 import os
 import platform
@@ -37,14 +38,12 @@ from sknclust.metrics import clustering_accuracy
 class Dataset:
     """Samples to benchmark on, with labels when known.
 
-    ``key`` selects the registry's ``dataset_params`` (None for a user's file);
     ``image_shape`` is the natural ``(C, H, W)`` of the rows, if they are images.
     """
 
     name: str
     X: np.ndarray
     y: np.ndarray | None
-    key: str | None = None
     image_shape: ImageShape | None = None
 
     def describe(self) -> str:
@@ -63,14 +62,14 @@ def load_dataset(dataset: str, data_dir=None) -> Dataset:
         from sklearn.datasets import load_digits
 
         X, y = load_digits(return_X_y=True)
-        return Dataset("digits", X, y, "digits", (1, 8, 8))
+        return Dataset("digits", X, y, (1, 8, 8))
     if dataset in ("mnist", "usps"):
         from sknclust import datasets
 
         loader = datasets.load_mnist if dataset == "mnist" else datasets.load_usps
         X, y = loader(data_dir, return_X_y=True)
         side = 28 if dataset == "mnist" else 16
-        return Dataset(dataset, X, y, dataset, (1, side, side))
+        return Dataset(dataset, X, y, (1, side, side))
     from sknclust.datasets._files import FILE_SUFFIXES, load_array_file
 
     if not dataset.lower().endswith(FILE_SUFFIXES):
@@ -102,7 +101,7 @@ def subsample(data: Dataset, max_samples: int | None, random_state=0) -> Dataset
     )
     rows.sort()
     y = None if data.y is None else data.y[rows]
-    return Dataset(data.name, data.X[rows], y, data.key, data.image_shape)
+    return Dataset(data.name, data.X[rows], y, data.image_shape)
 
 
 @dataclass
@@ -159,6 +158,12 @@ def summarise(results: Sequence[Result]) -> dict[str, dict[str, tuple[float, flo
     return summary
 
 
+def smallest_share(labels: np.ndarray) -> float:
+    """Share of the samples in the smallest cluster found."""
+    sizes = np.unique(labels, return_counts=True)[1]
+    return float(sizes.min() / sizes.sum())
+
+
 def cluster_sizes(labels: np.ndarray) -> str:
     """Cluster sizes, largest first, separated by spaces."""
     sizes = np.sort(np.unique(labels, return_counts=True)[1])[::-1]
@@ -176,15 +181,20 @@ def summary_table(results: Sequence[Result]) -> tuple[list[str], list[list[str]]
         first.setdefault(result.estimator, result)
     scored = bool(results) and bool(results[0].scores)
     header = ["estimator", *(METRICS if scored else []), "fit [s]"]
-    if not scored:
-        header.append("cluster sizes (first seed)")
+    if scored:
+        header[2:2] = ["ACC min"]
+    header.append("smallest cluster" if scored else "cluster sizes (first seed)")
     rows = []
     for name, cols in summarise(results).items():
+        runs = [r for r in results if r.estimator == name]
         row = [name]
         for key, (mean, std) in cols.items():
             digits = 2 if key == "fit [s]" else 3
             row.append(f"{mean:.{digits}f} ± {std:.{digits}f}")
-        if not scored:
+        if scored:
+            row.insert(2, f"{min(r.scores['ACC'] for r in runs):.3f}")
+            row.append(f"{min(smallest_share(r.labels) for r in runs):.1%}")
+        else:
             row.append(cluster_sizes(first[name].labels))
         rows.append(row)
     return header, rows
@@ -203,12 +213,11 @@ def per_seed_table(results: Sequence[Result]) -> tuple[list[str], list[list[str]
     ]
     rows = []
     for r in results:
-        _, sizes = np.unique(r.labels, return_counts=True)
         rows.append(
             [r.estimator, str(r.seed)]
             + [f"{r.scores[k]:.4f}" for k in keys]
-            + [f"{r.fit_seconds:.2f}", str(sizes.size)]
-            + [f"{sizes.min() / sizes.sum():.1%}"]
+            + [f"{r.fit_seconds:.2f}", str(np.unique(r.labels).size)]
+            + [f"{smallest_share(r.labels):.1%}"]
         )
     return header, rows
 
@@ -230,37 +239,16 @@ def format_markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) 
     return "\n".join("| " + " | ".join(line) + " |" for line in lines)
 
 
-# Vector extensions that select different matrix-product kernels in the
-# BLAS and oneDNN, most capable first.
-_CPU_EXTENSIONS = (("amx_tile", "AMX"), ("avx512f", "AVX-512"), ("avx2", "AVX2"))
-
-
-def cpu_description(cpuinfo="/proc/cpuinfo") -> str:
-    """CPU model and its widest vector extension, as far as the system says.
-
-    Results of a seeded fit match bit for bit only on the same kind of CPU:
-    its vector extensions choose the kernels, and so the summation order.
-    """
-    model = platform.processor() or "unknown CPU"
+def _cpu_model(cpuinfo="/proc/cpuinfo") -> str:
+    """The CPU's model name, as far as the system says."""
     try:
         with open(cpuinfo, encoding="utf-8", errors="replace") as f:
-            text = f.read()
+            for line in f:
+                if line.startswith("model name") and ":" in line:
+                    return line.split(":", 1)[1].strip()
     except OSError:
-        return model
-    # The first processor's block; every core of a machine reports the same.
-    block = text.split("\n\n", 1)[0]
-    fields = {
-        key.strip(): value.strip()
-        for key, value in (
-            line.split(":", 1) for line in block.splitlines() if ":" in line
-        )
-    }
-    model = fields.get("model name", model)
-    flags = set(fields.get("flags", "").split())
-    for flag, name in _CPU_EXTENSIONS:
-        if flag in flags:
-            return f"{model} with {name}"
-    return model
+        pass
+    return platform.processor() or "unknown CPU"
 
 
 def machine_description() -> str:
@@ -274,27 +262,10 @@ def machine_description() -> str:
     import torch
 
     return (
-        f"{platform.platform()}, {os.cpu_count()} CPUs ({cpu_description()}), "
+        f"{platform.platform()}, {os.cpu_count()} CPUs ({_cpu_model()}), "
         f"torch {torch.__version__} with {torch.get_num_threads()} thread(s), "
         f"device {device}"
     )
-
-
-def script_report_header(
-    title: str, script: str, argv: Sequence[str], seeds
-) -> list[str]:
-    """Opening lines of a report written by a script in ``benchmarks/``.
-
-    The title, the command that reran it, the machine, the seeds and the date.
-    """
-    command = " ".join(["python", f"benchmarks/{script}", *argv])
-    return [
-        f"# {title}",
-        "",
-        f"- command: `{command}`",
-        f"- machine: {machine_description()}",
-        f"- seeds: {', '.join(map(str, seeds))}; date {datetime.date.today()}",
-    ]
 
 
 def run_benchmark(
@@ -329,16 +300,14 @@ def run_benchmark(
         ``"markdown"`` and, when matplotlib is available, ``"figure"``.
     """
     for name in names:
-        make_estimator(
-            name, n_clusters, seeds[0], image_shape, dataset=data.key, params=params
-        )
+        make_estimator(name, n_clusters, seeds[0], image_shape, params=params)
     results, failures, fitted = [], {}, {}
     n_runs, run = len(names) * len(seeds), 0
     for name in names:
         for i, seed in enumerate(seeds):
             run += 1
             estimator = make_estimator(
-                name, n_clusters, seed, image_shape, dataset=data.key, params=params
+                name, n_clusters, seed, image_shape, params=params
             )
             try:
                 result = fit_once(estimator, data.X, data.y, name=name, seed=seed)
@@ -365,7 +334,40 @@ def run_benchmark(
         _markdown_report(data, seeds, n_clusters, command, results, failures, paths),
         encoding="utf-8",
     )
+    paths["json"] = output_dir / f"{stem}.json"
+    paths["json"].write_text(
+        json.dumps(
+            _json_report(data, seeds, n_clusters, image_shape, command, results),
+            indent=1,
+        ),
+        encoding="utf-8",
+    )
     return results, failures, paths
+
+
+def _json_report(data, seeds, n_clusters, image_shape, command, results):
+    """The run's facts and per-fit results, for pages built from them."""
+    return {
+        "dataset": data.name,
+        "n_samples": int(data.X.shape[0]),
+        "n_features": int(data.X.shape[1]),
+        "n_clusters": n_clusters,
+        "image_shape": list(image_shape) if image_shape else None,
+        "seeds": list(seeds),
+        "date": datetime.date.today().isoformat(),
+        "machine": machine_description(),
+        "command": command,
+        "results": [
+            {
+                "estimator": r.estimator,
+                "seed": r.seed,
+                "fit_seconds": round(r.fit_seconds, 3),
+                "smallest_cluster": round(smallest_share(r.labels), 5),
+                **{k: round(v, 5) for k, v in r.scores.items()},
+            }
+            for r in results
+        ],
+    }
 
 
 def _safe_name(name: str) -> str:

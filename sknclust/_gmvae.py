@@ -21,8 +21,13 @@ _EPS = 1e-8
 _TAU_START, _TAU_MIN = 1.0, 0.5
 # Top probability of q(y|x) from which a row enters the consistency term.
 _CONFIDENT = 0.7
-# Labelled rows appended to every batch of a semi-supervised fit.
+# Semi-supervised fits: labelled rows appended to every batch; the weight of
+# their cross-entropy (M2's alpha: a few labels must not drown in the
+# unlabelled rows' bound); and a weaker pull of q(y|x) towards uniform, which
+# the labels make unnecessary.
 _LABELLED_PER_BATCH = 64
+_SUPERVISED_WEIGHT = 10.0
+_SEMI_CATEGORICAL_WEIGHT = 0.1
 
 
 def categorical_kl_uniform(logits: torch.Tensor) -> torch.Tensor:
@@ -212,7 +217,6 @@ class GMVAEClustering(BaseDeepClusterer):
 
     _parameter_constraints: dict = {
         **BaseDeepClusterer._parameter_constraints,
-        "embedding_dim": [Interval(Integral, 1, None, closed="left")],
         "consistency_weight": [Interval(Real, 0, None, closed="left")],
         **RunSelection.parameter_constraints,
     }
@@ -386,13 +390,15 @@ class GMVAEClustering(BaseDeepClusterer):
         mean, var = module.posterior(x, y)
         z = mean + torch.sqrt(var + 1e-10) * torch.randn_like(mean)
         prior_mean, prior_var = module.prior(y)
+        categorical_weight = 1.0 if mask is None else _SEMI_CATEGORICAL_WEIGHT
         loss = (
             reconstruction_loss(x, module.decoder(z), state.bernoulli)
             + gaussian_kl(mean, var, prior_mean, prior_var)
-            + categorical_kl_uniform(logits)
+            + categorical_weight * categorical_kl_uniform(logits)
         ).mean()
         if mask is not None and bool(mask.any()):
-            loss = loss + F.cross_entropy(logits[mask], codes[mask])
+            supervised = F.cross_entropy(logits[mask], codes[mask])
+            loss = loss + _SUPERVISED_WEIGHT * supervised
         if self.consistency_weight > 0:
             loss = loss + self.consistency_weight * _consistency(
                 module, x, index, logits, state.views

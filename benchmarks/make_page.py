@@ -1,0 +1,100 @@
+"""Build ``docs/benchmarks.md`` from the JSON results of ``run_defaults.py``.
+
+One table per configuration: each estimator with its defaults, ACC mean ± std
+with its minimum and maximum over the seeds, NMI, fit time and the smallest
+cluster's share. The machine, command and date are stated once per page (they
+are the same for every file written by one ``run_defaults.py`` session; where
+they differ, the table says so).
+
+    python benchmarks/make_page.py
+"""
+
+import argparse
+import json
+import statistics
+from pathlib import Path
+
+from sknclust._benchmark import format_markdown_table
+
+ORDER = ["digits", "digits_images", "usps_images", "mnist_images"]
+TITLES = {
+    "digits": "digits as flat rows",
+    "digits_images": "digits as 8x8 images (`image_shape=(1, 8, 8)`)",
+    "usps_images": "USPS as 16x16 images (`image_shape=(1, 16, 16)`)",
+    "mnist_images": "MNIST, all 70,000, as 28x28 images (`image_shape=(1, 28, 28)`)",
+}
+
+
+def _table(report):
+    by_name = {}
+    for r in report["results"]:
+        by_name.setdefault(r["estimator"], []).append(r)
+    rows = []
+    for name, runs in by_name.items():
+        acc = [r["ACC"] for r in runs]
+        nmi = [r["NMI"] for r in runs]
+        fit = [r["fit_seconds"] for r in runs]
+        std = statistics.pstdev(acc)
+        rows.append(
+            [
+                name,
+                f"{statistics.mean(acc):.3f} ± {std:.3f}",
+                f"{min(acc):.3f}",
+                f"{max(acc):.3f}",
+                f"{statistics.mean(nmi):.3f}",
+                f"{statistics.mean(fit):.1f}",
+                f"{min(r['smallest_cluster'] for r in runs):.1%}",
+            ]
+        )
+    header = ["estimator", "ACC", "min", "max", "NMI", "fit [s]", "smallest cluster"]
+    return format_markdown_table(header, rows)
+
+
+def build(results_dir: Path) -> str:
+    reports = {}
+    for path in sorted(results_dir.glob("*.json")):
+        reports[path.stem] = json.loads(path.read_text(encoding="utf-8"))
+    names = [n for n in ORDER if n in reports] + sorted(set(reports) - set(ORDER))
+    if not names:
+        return "No benchmark results yet: run `python benchmarks/run_defaults.py`.\n"
+    machines = {reports[n]["machine"] for n in names}
+    dates = sorted({reports[n]["date"] for n in names})
+    lines = [
+        "Every estimator runs with its defaults; only `n_clusters` (the number "
+        "of classes) and, for image rows, `image_shape` come from the data set. "
+        "ACC is the accuracy under the best one-to-one matching of clusters to "
+        "classes; mean ± std, min and max are over the seeds listed; fit time is "
+        "the wall-clock time of `fit_predict`.",
+        "",
+        "- command: `python benchmarks/run_defaults.py --data-dir ../shared/data`, "
+        "then `python benchmarks/make_page.py`",
+        f"- machine: {'; '.join(sorted(machines))}",
+        f"- date: {', '.join(dates)}",
+        "",
+    ]
+    for name in names:
+        report = reports[name]
+        seeds = ", ".join(map(str, report["seeds"]))
+        lines += [
+            f"## {TITLES.get(name, name)}",
+            "",
+            f"{report['n_samples']} samples, {report['n_features']} features, "
+            f"n_clusters={report['n_clusters']}; seeds {seeds}.",
+            "",
+            _table(report),
+            "",
+        ]
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--results-dir", default="benchmarks/results")
+    parser.add_argument("--output", default="docs/benchmarks.md")
+    args = parser.parse_args(argv)
+    Path(args.output).write_text(build(Path(args.results_dir)), encoding="utf-8")
+    print(f"wrote {args.output}")
+
+
+if __name__ == "__main__":
+    main()
