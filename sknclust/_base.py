@@ -144,7 +144,7 @@ class BaseDeepClusterer(
     _parameter_constraints: dict = {
         "n_clusters": [Interval(Integral, 1, None, closed="left")],
         "hidden_dims": [tuple],
-        "embedding_dim": [Interval(Integral, 1, None, closed="left"), None],
+        "embedding_dim": [Interval(Integral, 1, None, closed="left")],
         "image_shape": [tuple, None],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],

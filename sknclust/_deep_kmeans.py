@@ -10,6 +10,8 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from torch import nn
 
 from sknclust._base import BaseDeepClusterer, auto_epochs
+from sknclust._reseed import split_axis, starved_pairs
+from sknclust._runs import check_index
 from sknclust.nn import Autoencoder, image_augment
 
 
@@ -228,7 +230,6 @@ class DeepKMeans(BaseDeepClusterer):
     _parameter_constraints: dict = {
         **BaseDeepClusterer._parameter_constraints,
         "strategy": [StrOptions({"soft", "alternating", "gumbel"})],
-        "embedding_dim": [Interval(Integral, 1, None, closed="left")],
         "pretrain_epochs": [Interval(Integral, 0, None, closed="left"), None],
         "cluster_weight": [Interval(Real, 0, None, closed="left")],
     }
@@ -318,6 +319,7 @@ class DeepKMeans(BaseDeepClusterer):
             training_set,
             epochs=epochs,
             on_epoch_begin=anneal,
+            on_epoch_end=lambda epoch: self._reseed_starved(training_set, state),
         )
         module.centroids.requires_grad_(False)
         self.n_iter_ = len(history)
@@ -325,6 +327,33 @@ class DeepKMeans(BaseDeepClusterer):
         self._distance_scale = state.distance_scale
         self.cluster_centers_ = module.centroids.detach().cpu().numpy().copy()
         self._score_scales(training_set)
+
+    def _reseed_starved(self, training_set, state):
+        """Move each starved centroid to one half of the largest cluster.
+
+        As k-means relocates an empty centroid: a centroid left with under a
+        fifth of its 1/K share of the check rows takes the mean of one
+        two-means half of the largest cluster, whose centroid takes the other.
+        """
+        module = self.module_
+        with torch.no_grad():
+            index = check_index(training_set.n_samples)
+            z = torch.cat(
+                [
+                    module.autoencoder.encoder(training_set.rows(part))
+                    for part in index.split(1024)
+                ]
+            )
+            labels = module.sq_distances(z).argmin(1)
+            for k, j in starved_pairs(labels, self.n_clusters):
+                members = z[labels == j]
+                _, _, side = split_axis(members)
+                module.centroids[k] = members[side].mean(0)
+                module.centroids[j] = members[~side].mean(0)
+                half = state.counts[j] / 2
+                state.counts[k] = state.counts[j] = half
+                if self.verbose:
+                    print(f"centroid {k} re-seeded from half of cluster {j}")
 
     def _score_scales(self, training_set):
         """Total variances of the scaled data and of its embedding, for score."""

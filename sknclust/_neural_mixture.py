@@ -1,7 +1,7 @@
 """NeuralMixtureEM: a mixture whose component densities are network outputs."""
 
 import math
-from numbers import Integral, Real
+from numbers import Real
 
 import numpy as np
 import torch
@@ -10,6 +10,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from sknclust._base import BaseDeepClusterer
+from sknclust._reseed import STARVED, split_axis, starved_pairs
 from sknclust._runs import RunSelection, check_index
 from sknclust._views import Views
 from sknclust.nn import ConvEncoder, mlp
@@ -20,11 +21,9 @@ _EPS = 1e-5
 _WEIGHT_MOMENTUM = 0.1
 # Share of the epochs during which the mixing weights stay uniform.
 _WARMUP = 0.5
-# A component holding fewer points than this share of 1/K is re-seeded by
-# splitting the largest one (as in split-and-merge EM). Uniform weights pull
-# the sizes towards 1/K, so during the warm-up the bar is higher; learned
-# weights let true clusters be small.
-_STARVED = 0.2
+# Uniform weights pull the sizes towards 1/K, so during the warm-up the bar
+# for a starved component is higher than after it, where learned weights let
+# true clusters be small.
 _STARVED_IN_WARMUP = 0.5
 
 
@@ -68,26 +67,6 @@ def _standardise(u):
     std = (u.var(0, unbiased=False) + _EPS).sqrt()
     u_hat = (u - mean) / std
     return u_hat, mean, std, torch.logsumexp(u_hat, 0) - math.log(u.shape[0])
-
-
-def _split_axis(points, n_iter=10):
-    """Centre of ``points`` and the unit axis between their two-means halves.
-
-    The halves start from the sign of the first principal component.
-    """
-    centre = points.mean(0)
-    centred = points - centre
-    _, _, vh = torch.linalg.svd(centred, full_matrices=False)
-    side = centred @ vh[0] > 0
-    for _ in range(n_iter):
-        if side.all() or not side.any():
-            break
-        a, b = centred[side].mean(0), centred[~side].mean(0)
-        side = ((centred - a) ** 2).sum(1) < ((centred - b) ** 2).sum(1)
-    if side.all() or not side.any():
-        return centre, vh[0]
-    gap = centred[side].mean(0) - centred[~side].mean(0)
-    return centre, gap / gap.norm().clamp_min(1e-12)
 
 
 class _EMState:
@@ -226,7 +205,6 @@ class NeuralMixtureEM(BaseDeepClusterer):
     _parameter_constraints: dict = {
         **BaseDeepClusterer._parameter_constraints,
         "density": [StrOptions({"sigmoid", "batchnorm"})],
-        "embedding_dim": [Interval(Integral, 1, None, closed="left")],
         "consistency_weight": [Interval(Real, 0, None, closed="left")],
         **Views.parameter_constraints,
         **RunSelection.parameter_constraints,
@@ -401,20 +379,13 @@ class NeuralMixtureEM(BaseDeepClusterer):
         """
         module = self.module_
         h, u, labels = self._check_rows(training_set)
+        bar = _STARVED_IN_WARMUP if warm_up else STARVED
         with torch.no_grad():
             share = torch.bincount(labels, minlength=self.n_clusters) / len(h)
-            bar = _STARVED_IN_WARMUP if warm_up else _STARVED
-            starved = share < bar / self.n_clusters
-            if not starved.any():
-                return
-            targets = torch.nonzero(starved).flatten().tolist()
-            largest = share.masked_fill(starved, -1).argsort(descending=True).tolist()
             head = module.head
-            for k, j in zip(targets, largest, strict=False):
+            for k, j in starved_pairs(labels, self.n_clusters, bar):
                 members = labels == j
-                if starved[j] or members.sum() < 2:
-                    break
-                centre, axis = _split_axis(h[members])
+                centre, axis, _ = split_axis(h[members])
                 proj = (h[members] - centre) @ axis
                 # Tilt the logits by about one of their standard deviations
                 # per standard deviation along the axis.
