@@ -10,7 +10,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from sknclust._base import BaseDeepClusterer
-from sknclust._reseed import STARVED, split_axis, starved_pairs
+from sknclust._reseed import STARVED, split_head, starved_pairs
 from sknclust._runs import RunSelection, check_index
 from sknclust._views import Views
 from sknclust.nn import ConvEncoder, mlp
@@ -378,22 +378,12 @@ class NeuralMixtureEM(BaseDeepClusterer):
         the higher bar applies and π stays uniform.
         """
         module = self.module_
-        h, u, labels = self._check_rows(training_set)
+        h, _, labels = self._check_rows(training_set)
         bar = _STARVED_IN_WARMUP if warm_up else STARVED
         with torch.no_grad():
             share = torch.bincount(labels, minlength=self.n_clusters) / len(h)
-            head = module.head
             for k, j in starved_pairs(labels, self.n_clusters, bar):
-                members = labels == j
-                centre, axis, _ = split_axis(h[members])
-                proj = (h[members] - centre) @ axis
-                # Tilt the logits by about one of their standard deviations
-                # per standard deviation along the axis.
-                step = u[members, j].std() / proj.std().clamp_min(1e-12)
-                head.weight[k] = head.weight[j] + step * axis
-                head.bias[k] = head.bias[j] - step * (centre @ axis)
-                head.weight[j] -= step * axis
-                head.bias[j] += step * (centre @ axis)
+                split_head(module.head, h[labels == j], k, j)
                 if not warm_up:
                     weights = module.log_weights.exp()
                     weights[k] = weights[j] = weights[j] / 2

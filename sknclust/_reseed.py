@@ -51,3 +51,20 @@ def split_axis(points, n_iter=10):
         return centre, vh[0], centred @ vh[0] > 0
     gap = centred[side].mean(0) - centred[~side].mean(0)
     return centre, gap / gap.norm().clamp_min(1e-12), side
+
+
+def split_head(head, h, k, j):
+    """Give logit ``k`` of a linear ``head`` one half of cluster ``j``.
+
+    ``h`` holds the head's inputs for the members of cluster ``j``. Rows
+    ``k`` and ``j`` of the head become row ``j`` tilted apart along the axis
+    between the members' two-means halves, by about one standard deviation
+    of logit ``j`` per standard deviation along the axis.
+    """
+    centre, axis, _ = split_axis(h)
+    spread = ((h - centre) @ axis).std().clamp_min(1e-12)
+    step = (h @ head.weight[j] + head.bias[j]).std() / spread
+    head.weight[k] = head.weight[j] + step * axis
+    head.bias[k] = head.bias[j] - step * (centre @ axis)
+    head.weight[j] -= step * axis
+    head.bias[j] += step * (centre @ axis)
