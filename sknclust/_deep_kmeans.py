@@ -12,7 +12,7 @@ from torch import nn
 from sknclust._base import BaseDeepClusterer, auto_epochs
 from sknclust._reseed import split_axis, starved_pairs
 from sknclust._runs import check_index
-from sknclust.nn import Autoencoder, image_augment
+from sknclust.nn import Autoencoder, image_augment, reconstruction_loss
 
 
 class _DeepKMeansModule(nn.Module):
@@ -34,11 +34,6 @@ class _DeepKMeansModule(nn.Module):
         return (
             (z * z).sum(1, keepdim=True) - 2 * z @ centroids.T + (centroids**2).sum(1)
         ).clamp_min(0)
-
-
-def _reconstruction(x, x_hat):
-    """Squared reconstruction error per sample, summed over features."""
-    return ((x - x_hat) ** 2).sum(1)
 
 
 # Denoising rate of pretraining (DEC's), and when pretraining stops early.
@@ -71,14 +66,14 @@ class _ClusterState:
 def _pretrain_loss(module, x, state):
     x = state.view(x)
     noisy = nn.functional.dropout(x, _CORRUPTION)
-    return _reconstruction(x, module(noisy)[1]).mean()
+    return reconstruction_loss(x, module(noisy)[1]).mean()
 
 
 def _soft_loss(module, x, state, weight):
     z, x_hat = module(x)
     d = module.sq_distances(z) / state.distance_scale
     weights = torch.softmax(-state.alpha * d, dim=1)
-    recon = _reconstruction(x, x_hat) / state.recon_scale
+    recon = reconstruction_loss(x, x_hat) / state.recon_scale
     return (recon + weight * (weights * d).sum(1)).mean()
 
 
@@ -86,7 +81,7 @@ def _gumbel_loss(module, x, state, weight):
     z, x_hat = module(x)
     d = module.sq_distances(z) / state.distance_scale
     y = nn.functional.gumbel_softmax(-state.alpha * d, tau=state.tau)
-    recon = _reconstruction(x, x_hat) / state.recon_scale
+    recon = reconstruction_loss(x, x_hat) / state.recon_scale
     return (recon + weight * (y * d).sum(1)).mean()
 
 
@@ -99,7 +94,7 @@ def _alternating_loss(module, x, state, weight):
         labels = module.sq_distances(anchor).argmin(1)
     target = module.centroids[labels]
     d = ((z - target) ** 2).sum(1) / state.distance_scale
-    recon = _reconstruction(view, x_hat) / state.recon_scale
+    recon = reconstruction_loss(view, x_hat) / state.recon_scale
     loss = (recon + weight * 0.5 * d).mean()
     _update_centroids(module, z.detach(), labels, state.counts)
     return loss
@@ -375,7 +370,7 @@ class DeepKMeans(BaseDeepClusterer):
             for x, _ in training_set.all_batches():
                 z, x_hat = module(x)
                 embeddings.append(z)
-                errors.append(_reconstruction(x, x_hat))
+                errors.append(reconstruction_loss(x, x_hat))
         Z = torch.cat(embeddings).cpu().numpy().astype(np.float64)
         recon = float(torch.cat(errors).mean())
         km = KMeans(self.n_clusters, n_init=10, random_state=rng.randint(2**31 - 1))
@@ -404,5 +399,5 @@ class DeepKMeans(BaseDeepClusterer):
         # compare: each term is a fraction of the training data's variance.
         z, x_hat = module(rows)
         d = module.sq_distances(z).min(1).values / self._embedding_variance
-        recon = _reconstruction(rows, x_hat) / self._data_variance
+        recon = reconstruction_loss(rows, x_hat) / self._data_variance
         return -(recon + self.cluster_weight * d)

@@ -14,7 +14,7 @@ from sknclust._base import BaseDeepClusterer, torch_seed
 from sknclust._reseed import split_head, starved_pairs
 from sknclust._runs import RunSelection, check_index
 from sknclust._views import Views
-from sknclust.nn import mlp
+from sknclust.nn import mlp, reconstruction_loss
 
 # Added to variances before a log or a division, as in the reference.
 _EPS = 1e-8
@@ -53,17 +53,6 @@ def gaussian_kl(mean, var, prior_mean, prior_var) -> torch.Tensor:
         + (var + (mean - prior_mean) ** 2) / prior_var
         - 1.0
     ).sum(1)
-
-
-def reconstruction_loss(x, output, bernoulli: bool) -> torch.Tensor:
-    """Per-sample reconstruction loss summed over features.
-
-    ``output`` holds decoder logits for the Bernoulli likelihood (binary
-    cross-entropy) and decoder means otherwise (squared error).
-    """
-    if bernoulli:
-        return F.binary_cross_entropy_with_logits(output, x, reduction="none").sum(1)
-    return ((x - output) ** 2).sum(1)
 
 
 class _GMVAEModule(nn.Module):

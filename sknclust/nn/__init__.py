@@ -3,6 +3,7 @@
 from sknclust.nn._augment import image_augment, tabular_augment
 from sknclust.nn._factored_embedding import ProjectiveEmbedding, ProjectiveLinear
 from sknclust.nn._layers import Autoencoder, ConvDecoder, ConvEncoder, mlp
+from sknclust.nn._losses import reconstruction_loss
 
 __all__ = [
     "Autoencoder",
@@ -12,5 +13,6 @@ __all__ = [
     "mlp",
     "ProjectiveEmbedding",
     "ProjectiveLinear",
+    "reconstruction_loss",
     "tabular_augment",
 ]
