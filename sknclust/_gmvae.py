@@ -20,8 +20,6 @@ from sknclust.nn import mlp, reconstruction_loss
 _EPS = 1e-8
 # Gumbel-softmax temperature: from 1 down to the reference's floor of 0.5.
 _TAU_START, _TAU_MIN = 1.0, 0.5
-# Floor of the calibrated Gaussian decoder's variance (scaled data).
-_MIN_NOISE_VAR = 1e-6
 # Top probability of q(y|x) from which a row enters the consistency term.
 _CONFIDENT = 0.7
 # Semi-supervised fits: labelled rows appended to every batch; the weight of
@@ -154,10 +152,6 @@ class GMVAEClustering(BaseDeepClusterer):
         following the largest label.
     reconstruction_ : str
         Likelihood used, ``"bernoulli"`` or ``"gaussian"``.
-    noise_variance_ : float
-        Only with the Gaussian likelihood: the variance of p(x|z) on the
-        internally scaled data, the mean squared reconstruction error per
-        feature.
     temperature_ : float
         Gumbel-softmax temperature of the last epoch.
     n_iter_ : int
@@ -187,10 +181,8 @@ class GMVAEClustering(BaseDeepClusterer):
     :meth:`transform` returns the mean of q(z|x,y) with y set to the
     probabilities q(y|x). :meth:`score` is the mean per-sample evidence lower
     bound with unit weights, computed without noise: y is q(y|x) and the
-    reconstruction is decoded from the mean of q(z|x,y). The Gaussian
-    likelihood has the variance ``noise_variance_`` on the internally scaled
-    data; during training it follows the current reconstruction error, so
-    the balance of its terms does not depend on the scale of the data.
+    reconstruction is decoded from the mean of q(z|x,y). Squared error stands
+    for the Gaussian log-likelihood up to scale and constants.
 
     ``y`` in :meth:`fit` is used only when it contains ``-1`` (the mark of an
     unlabelled row); otherwise it is ignored, so scikit-learn tools that pass
@@ -337,20 +329,6 @@ class GMVAEClustering(BaseDeepClusterer):
         self.n_iter_ = len(history)
         anneal(len(history) - 1)
         self.temperature_ = float(state.tau)
-        self.__dict__.pop("noise_variance_", None)
-        if not bernoulli:
-            self.noise_variance_ = max(self._noise_variance(training_set), 1e-6)
-
-    def _noise_variance(self, training_set):
-        """Mean squared error per feature of the reconstructions of the
-        training rows (through the means of q(y|x) and q(z|x,y))."""
-        module, total = self.module_, 0.0
-        with torch.no_grad():
-            for rows, _ in training_set.all_batches():
-                proba = torch.softmax(module.qy(rows), dim=1)
-                out = module.decoder(module.posterior(rows, proba)[0])
-                total += float(((rows - out) ** 2).sum())
-        return total / (training_set.n_samples * training_set.n_features)
 
     def _reseed_starved(self, training_set):
         """Give each starved cluster one half of the largest one.
@@ -432,15 +410,8 @@ class GMVAEClustering(BaseDeepClusterer):
         z = mean + torch.sqrt(var + 1e-10) * torch.randn_like(mean)
         prior_mean, prior_var = module.prior(y)
         categorical_weight = 1.0 if mask is None else _SEMI_CATEGORICAL_WEIGHT
-        recon = reconstruction_loss(x, module.decoder(z), state.bernoulli)
-        if not state.bernoulli:
-            # A calibrated Gaussian decoder (as in the sigma-VAE): its variance
-            # is the current mean squared error per feature, so the balance
-            # of reconstruction and KL terms does not hang on the data's scale.
-            state.noise_var = float(recon.detach().mean()) / x.shape[1]
-            recon = recon / (2 * max(state.noise_var, _MIN_NOISE_VAR))
         loss = (
-            recon
+            reconstruction_loss(x, module.decoder(z), state.bernoulli)
             + gaussian_kl(mean, var, prior_mean, prior_var)
             + categorical_weight * categorical_kl_uniform(logits)
         ).mean()
@@ -467,14 +438,8 @@ class GMVAEClustering(BaseDeepClusterer):
         mean, var = module.posterior(rows, proba)
         prior_mean, prior_var = module.prior(proba)
         bernoulli = self.reconstruction_ == "bernoulli"
-        recon = reconstruction_loss(rows, module.decoder(mean), bernoulli)
-        if not bernoulli:
-            var_x = self.noise_variance_
-            recon = recon / (2 * var_x) + 0.5 * rows.shape[1] * math.log(
-                2 * math.pi * var_x
-            )
         return -(
-            recon
+            reconstruction_loss(rows, module.decoder(mean), bernoulli)
             + gaussian_kl(mean, var, prior_mean, prior_var)
             + categorical_kl_uniform(logits)
         )
@@ -608,7 +573,6 @@ class _GMVAEState:
         self.y_codes = y_codes
         self.rows = training_set.rows
         self.bernoulli = bernoulli
-        self.noise_var = 1.0
         self.tau = _TAU_START
         self.labelled = None
         if y_codes is not None:
