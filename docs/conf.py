@@ -118,22 +118,7 @@ def _external_public_methods():
     return patterns
 
 
-# Building blocks of sknclust.nn whose docstrings do not have numpydoc
-# Parameters/Returns sections yet. Remove a name here once its docstring is
-# complete, so that it is validated like the rest of the API.
-_INCOMPLETE_NN_DOCSTRINGS = [
-    "Autoencoder",
-    "ConvDecoder",
-    "ConvEncoder",
-    "image_augment",
-    "mlp",
-    "reconstruction_loss",
-    "tabular_augment",
-]
-
-numpydoc_validation_exclude = _external_public_methods() | {
-    rf"^sknclust\.nn\.{name}$" for name in _INCOMPLETE_NN_DOCSTRINGS
-}
+numpydoc_validation_exclude = _external_public_methods()
 
 # -- Markdown ----------------------------------------------------------------
 if HAVE_MYST:

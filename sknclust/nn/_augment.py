@@ -17,8 +17,22 @@ def tabular_augment(
 ) -> torch.Tensor:
     """Gaussian noise plus feature dropout for (scaled) tabular rows.
 
-    Dropped features are set to zero, which is the feature mean after
-    standardisation; no rescaling, so the view stays on the data's scale.
+    Dropped features are set to zero, which is the feature mean of centred
+    data; no rescaling, so the view stays on the data's scale.
+
+    Parameters
+    ----------
+    x : tensor of shape (n_samples, n_features)
+        Rows to augment.
+    noise_std : float, default=0.1
+        Standard deviation of the added Gaussian noise.
+    drop_prob : float, default=0.1
+        Probability that a feature is set to zero.
+
+    Returns
+    -------
+    x_aug : tensor of the same shape, dtype and device as ``x``
+        The augmented rows.
     """
     noisy = x + noise_std * torch.randn_like(x)
     if drop_prob <= 0:
@@ -62,6 +76,7 @@ def image_augment(
     Returns
     -------
     x_aug : tensor of the same shape, dtype and device as ``x``
+        The augmented images, flattened again.
     """
     c, h, w = _as_chw(image_shape)
     n = x.shape[0]

@@ -7,7 +7,20 @@ from torch import nn
 
 
 def mlp(sizes, *, last_activation=False) -> nn.Sequential:
-    """Fully connected ReLU stack through ``sizes``; the last layer is linear."""
+    """Fully connected ReLU stack through ``sizes``; the last layer is linear.
+
+    Parameters
+    ----------
+    sizes : sequence of int
+        Widths from the input to the output, e.g. ``[784, 500, 10]``.
+    last_activation : bool, default=False
+        Also put a ReLU after the last layer.
+
+    Returns
+    -------
+    network : torch.nn.Sequential
+        Linear layers with ReLUs between them.
+    """
     layers = []
     for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
         layers.append(nn.Linear(n_in, n_out))
@@ -28,6 +41,15 @@ class ConvEncoder(nn.Module):
 
     Takes flattened image rows and reshapes them to ``image_shape`` itself, so the
     rest of the package handles images as plain feature vectors.
+
+    Parameters
+    ----------
+    image_shape : tuple of int
+        ``(channels, height, width)`` of the flattened input rows.
+    out_dim : int
+        Size of the output.
+    channels : tuple of int, default=(32, 64, 128)
+        Output channels of the convolutions; each halves the height and width.
     """
 
     def __init__(self, image_shape, out_dim, channels=(32, 64, 128)):
@@ -51,6 +73,16 @@ class ConvDecoder(nn.Module):
     """Mirror of :class:`ConvEncoder`: linear map, then transposed convolutions.
 
     Output padding is chosen per layer so the output has exactly ``image_shape``.
+
+    Parameters
+    ----------
+    image_shape : tuple of int
+        ``(channels, height, width)`` of the output; rows come out flattened.
+    in_dim : int
+        Size of the input.
+    channels : tuple of int, default=(32, 64, 128)
+        The encoder's channels, which the transposed convolutions run through in
+        reverse.
     """
 
     def __init__(self, image_shape, in_dim, channels=(32, 64, 128)):
@@ -82,8 +114,19 @@ class ConvDecoder(nn.Module):
 class Autoencoder(nn.Module):
     """Encoder/decoder pair over flattened rows.
 
-    With ``image_shape`` the MLP is swapped for :class:`ConvEncoder` and
-    :class:`ConvDecoder`. ``forward`` returns ``(embedding, reconstruction)``.
+    ``forward`` returns ``(embedding, reconstruction)``.
+
+    Parameters
+    ----------
+    n_features : int
+        Size of the input rows.
+    hidden_dims : tuple of int
+        Widths of the MLP encoder's hidden layers; the decoder mirrors them.
+    embedding_dim : int
+        Size of the embedding.
+    image_shape : tuple of int, default=None
+        ``(channels, height, width)``: use :class:`ConvEncoder` and
+        :class:`ConvDecoder` instead of the MLPs.
     """
 
     def __init__(self, n_features, hidden_dims, embedding_dim, image_shape=None):
