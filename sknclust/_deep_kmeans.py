@@ -156,8 +156,10 @@ class DeepKMeans(BaseDeepClusterer):
         Weight λ of the k-means term against reconstruction. Both terms are
         divided by their value when the clustering phase starts, so λ=1 weighs
         them equally whatever the data dimension and embedding scale.
-    batch_size : int, default=256
-        Mini-batch size.
+    batch_size : int, default=64
+        Mini-batch size. Small batches give small data sets more updates for
+        the same computation; large data sets run the same number of epochs
+        whatever the batch size.
     learning_rate : float, default=1e-3
         Adam learning rate (with a cosine decay to a tenth in each phase).
     pretrain_epochs : int or None, default=None
@@ -219,7 +221,7 @@ class DeepKMeans(BaseDeepClusterer):
     >>> dkm.labels_.shape
     (200,)
     >>> dkm.transform(X[:2]).shape
-    (2, 3)
+    (2, 10)
     """
 
     _parameter_constraints: dict = {
@@ -238,7 +240,7 @@ class DeepKMeans(BaseDeepClusterer):
         embedding_dim: int = 10,
         image_shape: tuple[int, ...] | None = None,
         cluster_weight: float = 1.0,
-        batch_size: int = 256,
+        batch_size: int = 64,
         learning_rate: float = 1e-3,
         pretrain_epochs: int | None = None,
         max_epochs: int | None = None,

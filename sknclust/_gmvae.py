@@ -11,8 +11,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from sknclust._base import BaseDeepClusterer, torch_seed
-from sknclust._reseed import split_head, starved_pairs
-from sknclust._runs import RunSelection, check_index
+from sknclust._runs import RunSelection
 from sknclust._views import Views
 from sknclust.nn import mlp, reconstruction_loss
 
@@ -304,11 +303,6 @@ class GMVAEClustering(BaseDeepClusterer):
         def anneal(epoch):
             state.tau = max(_TAU_START * math.exp(-decay * epoch), _TAU_MIN)
 
-        def end_epoch(epoch):
-            # Labelled rows keep their clusters alive in a semi-supervised fit.
-            if y_codes is None:
-                self._reseed_starved(training_set)
-
         def train_run():
             anneal(0)
             return self._train(
@@ -317,7 +311,6 @@ class GMVAEClustering(BaseDeepClusterer):
                 training_set,
                 epochs=epochs,
                 on_epoch_begin=anneal,
-                on_epoch_end=end_epoch,
             )
 
         runs = RunSelection(self.n_init, self.verbose)
@@ -329,29 +322,6 @@ class GMVAEClustering(BaseDeepClusterer):
         self.n_iter_ = len(history)
         anneal(len(history) - 1)
         self.temperature_ = float(state.tau)
-
-    def _reseed_starved(self, training_set):
-        """Give each starved cluster one half of the largest one.
-
-        A cluster with under a fifth of its 1/K share of the check rows takes
-        one two-means half of the largest cluster in q(y|x)'s last hidden
-        layer (their logits are tilted apart along the axis between the
-        halves), and a copy of its prior p(z|y).
-        """
-        module = self.module_
-        trunk, head = module.qy[:-1], module.qy[-1]
-        with torch.no_grad():
-            index = check_index(training_set.n_samples)
-            h = torch.cat(
-                [trunk(training_set.rows(part)) for part in index.split(1024)]
-            )
-            labels = head(h).argmax(1)
-            for k, j in starved_pairs(labels, self.n_clusters):
-                split_head(head, h[labels == j], k, j)
-                for layer in (module.prior_mean, module.prior_var):
-                    layer.weight[:, k] = layer.weight[:, j]
-                if self.verbose:
-                    print(f"cluster {k} re-seeded from half of cluster {j}")
 
     def _encode_labels(self, training_set):
         """Cluster index per training row (-1: unlabelled) as a device tensor."""
