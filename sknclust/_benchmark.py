@@ -1,6 +1,6 @@
 """The runner behind ``sknclust benchmark``: datasets, fits, tables, reports.
 
-The estimators it knows, and their per-dataset settings, are in
+The estimators it knows, each built with its defaults, are in
 :mod:`sknclust._registry`.
 """
 
