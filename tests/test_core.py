@@ -14,11 +14,20 @@ from sklearn.datasets import make_blobs
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import adjusted_rand_score
 
-from sknclust import DeepKMeans, GMVAEClustering, NeuralMixtureEM
-from sknclust._base import assign_populated
+from sknclust import DeepKMeans, GMVAEClustering, NeuralMixtureEM, _deep_kmeans
+from sknclust._base import assign_populated, auto_epochs
 from sknclust._device import resolve_device
 
 FAST = dict(hidden_dims=(16,), pretrain_epochs=15, max_epochs=15, batch_size=32)
+# Small settings of each estimator, otherwise its defaults.
+SMALL = {
+    DeepKMeans: FAST,
+    NeuralMixtureEM: dict(hidden_dims=(16,), max_epochs=15, batch_size=32),
+    GMVAEClustering: dict(
+        hidden_dims=(16,), embedding_dim=2, max_epochs=15, batch_size=32
+    ),
+}
+ESTIMATORS = list(SMALL)
 
 
 @pytest.fixture(scope="module")
@@ -30,6 +39,13 @@ def blobs():
 @pytest.fixture(scope="module")
 def fitted(blobs):
     return DeepKMeans(3, random_state=0, **FAST).fit(blobs[0])
+
+
+@pytest.fixture(scope="module", params=ESTIMATORS, ids=lambda c: c.__name__)
+def each(request, blobs):
+    """Each estimator, fitted on the blobs."""
+    cls = request.param
+    return cls(3, random_state=0, **SMALL[cls]).fit(blobs[0])
 
 
 # ---------------------------------------------------------------- device
@@ -63,11 +79,22 @@ def test_different_seeds_differ(blobs, fitted):
     assert not np.array_equal(other.transform(blobs[0]), fitted.transform(blobs[0]))
 
 
-def test_global_rng_untouched(blobs):
+@pytest.mark.parametrize(
+    "cls, params",
+    [
+        (DeepKMeans, dict(strategy="gumbel")),
+        (NeuralMixtureEM, {}),
+        (GMVAEClustering, {}),
+        (NeuralMixtureEM, dict(image_shape=(1, 5))),
+    ],
+    ids=["DeepKMeans", "NeuralMixtureEM", "GMVAEClustering", "image-views"],
+)
+def test_global_rng_untouched(blobs, cls, params):
     torch.manual_seed(123)
     np.random.seed(123)
     torch_state, np_state = torch.get_rng_state(), np.random.get_state()
-    DeepKMeans(3, strategy="gumbel", random_state=0, **FAST).fit(blobs[0])
+    kw = {**SMALL[cls], "max_epochs": 3, **params}
+    cls(3, random_state=0, **kw).fit(blobs[0])
     assert torch.equal(torch.get_rng_state(), torch_state)
     assert np.array_equal(np.random.get_state()[1], np_state[1])
 
@@ -104,11 +131,35 @@ def test_labels_consistent_and_populated(blobs, fitted):
     assert adjusted_rand_score(blobs[1], fitted.labels_) > 0.9
 
 
-def test_predict_proba_matches_predict(blobs, fitted):
-    proba = fitted.predict_proba(blobs[0])
+def test_predict_proba_matches_predict(blobs, each):
+    X = blobs[0]
+    proba = each.predict_proba(X)
     assert proba.shape == (120, 3)
     np.testing.assert_allclose(proba.sum(1), 1.0)
-    np.testing.assert_array_equal(proba.argmax(1), fitted.predict(blobs[0]))
+    np.testing.assert_array_equal(proba.argmax(1), each.predict(X))
+    np.testing.assert_array_equal(each.predict(X), each.labels_)
+
+
+def test_inference_does_not_depend_on_batches(blobs, each):
+    # One row at a time or all together: the same outputs, in float64 and
+    # float32. Inference uses stored training statistics, never the batch's.
+    for X in (blobs[0][:20], blobs[0][:20].astype(np.float32)):
+        for method in (each.predict_proba, each.transform):
+            single = np.concatenate([method(X[i : i + 1]) for i in range(20)])
+            np.testing.assert_allclose(single, method(X), rtol=1e-5, atol=1e-6)
+        labels = [each.predict(X[i : i + 1])[0] for i in range(20)]
+        np.testing.assert_array_equal(labels, each.predict(X))
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=lambda c: c.__name__)
+def test_no_empty_cluster_on_unbalanced_blobs(cls):
+    X, y = make_blobs(
+        n_samples=[150, 20, 6], n_features=4, cluster_std=0.5, random_state=3
+    )
+    est = cls(3, random_state=0, **{**SMALL[cls], "max_epochs": 5}).fit(X)
+    # Every cluster holds a training row, and predict agrees with labels_.
+    assert np.bincount(est.labels_, minlength=3).min() > 0
+    np.testing.assert_array_equal(est.predict(X), est.labels_)
 
 
 def test_assign_populated_fills_empty_clusters():
@@ -130,16 +181,18 @@ def test_assign_populated_warns_when_rows_are_identical():
 
 
 # ----------------------------------------------------------- persistence
-def test_pickle_and_joblib_round_trip(blobs, fitted, tmp_path):
+def test_pickle_and_joblib_round_trip(blobs, each, tmp_path):
     X = blobs[0]
-    data = pickle.dumps(fitted)
+    data = pickle.dumps(each)
     assert b"torch.optim" not in data and b"skorch" not in data
     restored = pickle.loads(data)
-    np.testing.assert_array_equal(restored.predict(X), fitted.predict(X))
-    np.testing.assert_array_equal(restored.transform(X), fitted.transform(X))
-    joblib.dump(fitted, tmp_path / "model.joblib")
+    np.testing.assert_array_equal(restored.predict(X), each.predict(X))
+    np.testing.assert_array_equal(restored.predict_proba(X), each.predict_proba(X))
+    np.testing.assert_array_equal(restored.transform(X), each.transform(X))
+    joblib.dump(each, tmp_path / "model.joblib")
     loaded = joblib.load(tmp_path / "model.joblib", mmap_mode="r")
-    np.testing.assert_array_equal(loaded.transform(X), fitted.transform(X))
+    np.testing.assert_array_equal(loaded.transform(X), each.transform(X))
+    assert loaded.score(X) == each.score(X)
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a CPU-only machine")
@@ -153,18 +206,17 @@ def test_gpu_fitted_model_loads_on_cpu(blobs, fitted):
 
 
 # ------------------------------------------------------------------ input
-def test_dtypes_are_honoured(blobs, fitted):
+def test_dtypes_are_honoured(blobs, each):
     X = blobs[0]
-    assert fitted.transform(X).dtype == np.float64
-    assert fitted.transform(X.astype(np.float32)).dtype == np.float32
-    np.testing.assert_allclose(
-        fitted.transform(X.astype(np.float32)),
-        fitted.transform(X),
-        rtol=1e-4,
-        atol=1e-4,
-    )
-    ints = DeepKMeans(3, random_state=0, **FAST).fit(np.rint(X * 10).astype(np.int32))
-    assert ints.transform(np.rint(X * 10).astype(np.int32)).dtype == np.float64
+    X32 = X.astype(np.float32)
+    for method in (each.transform, each.predict_proba):
+        assert method(X).dtype == np.float64
+        assert method(X32).dtype == np.float32
+        np.testing.assert_allclose(method(X32), method(X), rtol=1e-4, atol=1e-4)
+    assert each.predict(X32).dtype == np.int64
+    ints = np.rint(X * 10).astype(np.int32)
+    est = type(each)(3, random_state=0, **{**SMALL[type(each)], "max_epochs": 2})
+    assert est.fit(ints).transform(ints).dtype == np.float64
 
 
 def test_lists_and_pandas(blobs):
@@ -177,19 +229,24 @@ def test_lists_and_pandas(blobs):
     np.testing.assert_array_equal(from_list.labels_, est.labels_)
     est.set_output(transform="pandas")
     out = est.transform(frame)
-    assert list(out.columns) == ["deepkmeans0", "deepkmeans1", "deepkmeans2"]
+    assert list(out.columns) == [f"deepkmeans{i}" for i in range(10)]
     assert list(est.get_feature_names_out()) == list(out.columns)
 
 
-def test_sparse_matches_dense(blobs):
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=lambda c: c.__name__)
+def test_sparse_matches_dense(blobs, cls, monkeypatch):
     X = np.abs(blobs[0])
     X[X < 2] = 0
-    dense = DeepKMeans(3, scaler="maxabs", random_state=0, **FAST).fit(X)
-    sparse = DeepKMeans(3, scaler="maxabs", random_state=0, **FAST).fit(
-        sp.csr_matrix(X)
-    )
+    sparse = cls(3, random_state=0, **SMALL[cls]).fit(sp.csr_matrix(X))
+    # Sparse and dense versions of the same rows get the same outputs.
+    np.testing.assert_array_equal(sparse.predict(X), sparse.labels_)
+    np.testing.assert_allclose(sparse.transform(sp.csr_matrix(X)), sparse.transform(X))
+    # Sparse rows are scaled without centring, which keeps zeros zero; dense
+    # rows scaled the same way train the same network.
+    monkeypatch.setattr("sknclust._base.resolve_scaler", lambda X, shape: "sparse")
+    dense = cls(3, random_state=0, **SMALL[cls]).fit(X)
     np.testing.assert_array_equal(sparse.labels_, dense.labels_)
-    np.testing.assert_allclose(sparse.transform(sp.csr_matrix(X)), dense.transform(X))
+    np.testing.assert_allclose(sparse.transform(X), dense.transform(X))
 
 
 def test_sparse_is_densified_batch_by_batch(monkeypatch):
@@ -210,21 +267,17 @@ def test_sparse_is_densified_batch_by_batch(monkeypatch):
     assert max(seen) == 1024 < X.shape[0]  # inference batches, never all rows
 
 
-def test_sparse_rejects_centering_scaler(blobs):
-    with pytest.raises(ValueError, match="sparse"):
-        DeepKMeans(3, scaler="standard", **FAST).fit(sp.csr_matrix(blobs[0]))
-
-
 def test_raw_scale_data_is_scaled_internally(blobs):
     X = blobs[0] * 1000 + 1e5
     est = DeepKMeans(3, random_state=0, **FAST).fit(X)
     assert adjusted_rand_score(blobs[1], est.labels_) > 0.9
 
 
-def test_input_not_modified(blobs):
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=lambda c: c.__name__)
+def test_input_not_modified(blobs, cls):
     X = blobs[0].copy()
-    est = DeepKMeans(3, random_state=0, **FAST).fit(X)
-    est.predict(X), est.transform(X), est.score(X)
+    est = cls(3, random_state=0, **{**SMALL[cls], "max_epochs": 2}).fit(X)
+    est.predict(X), est.predict_proba(X), est.transform(X), est.score(X)
     np.testing.assert_array_equal(X, blobs[0])
 
 
@@ -240,6 +293,7 @@ def test_inference_is_batched(blobs, fitted):
     assert max(sizes) == 1024 and len(sizes) == 3
 
 
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=lambda c: c.__name__)
 @pytest.mark.parametrize(
     "X, match",
     [
@@ -248,11 +302,31 @@ def test_inference_is_batched(blobs, fitted):
         (np.arange(6.0), "1D"),
         (np.empty((0, 3)), "0 sample"),
         (np.ones((2, 3)), "n_clusters=3"),
+        (np.array([["a", "b"], ["c", "d"], ["e", "f"]]), "float"),
     ],
 )
-def test_bad_input_raises(X, match):
+def test_bad_input_raises(cls, X, match):
     with pytest.raises(ValueError, match=match):
-        DeepKMeans(3, **FAST).fit(X)
+        cls(3, **SMALL[cls]).fit(X)
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=lambda c: c.__name__)
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        ({"n_clusters": 0}, "n_clusters"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"learning_rate": 0.0}, "learning_rate"),
+        ({"max_epochs": 0}, "max_epochs"),
+        ({"max_epochs": 2.5}, "max_epochs"),
+        ({"hidden_dims": [16]}, "hidden_dims"),
+        ({"image_shape": (2, 2)}, "image_shape"),
+        ({"device": 0}, "device"),
+    ],
+)
+def test_bad_parameters_raise(blobs, cls, params, match):
+    with pytest.raises(ValueError, match=match):
+        cls(**{"n_clusters": 3, **SMALL[cls], **params}).fit(blobs[0])
 
 
 def test_wrong_feature_count_at_predict(blobs, fitted):
@@ -262,69 +336,90 @@ def test_wrong_feature_count_at_predict(blobs, fitted):
         fitted.predict(blobs[0][:, :4])
 
 
-def test_bad_image_shape(blobs):
-    with pytest.raises(ValueError, match="image_shape"):
-        DeepKMeans(3, image_shape=(1, 2, 3), **FAST).fit(blobs[0])
-
-
-def test_image_shape_uses_conv_network():
-    rng = np.random.RandomState(0)
-    X = rng.rand(60, 64)
-    est = DeepKMeans(2, image_shape=(1, 8, 8), pretrain_epochs=2, max_epochs=2).fit(X)
-    assert any(isinstance(m, torch.nn.Conv2d) for m in est.module_.modules())
-    assert est.transform(X).shape == (60, 2)
-
-
-@pytest.mark.parametrize("cls", [DeepKMeans, GMVAEClustering, NeuralMixtureEM])
-def test_mlp_architecture_with_image_shape(cls, monkeypatch):
-    # The MLP is built, but the random views are still image warps.
-    warped = []
-
-    def spy(x, image_shape, **kw):
-        warped.append(image_shape)
-        return x
-
-    monkeypatch.setattr("sknclust._base.image_augment", spy)
+@pytest.mark.parametrize(
+    "cls, conv",
+    [(DeepKMeans, False), (NeuralMixtureEM, True), (GMVAEClustering, False)],
+)
+def test_image_shape_network(cls, conv):
+    # NeuralMixtureEM swaps its MLP for a small convolutional network on
+    # images; the autoencoders keep the MLP of hidden_dims.
     X = np.random.RandomState(0).rand(60, 64)
-    est = cls(
-        2,
-        image_shape=(8, 8),
-        architecture="mlp",
-        hidden_dims=(7,),
-        max_epochs=2,
-        random_state=0,
-    )
-    est.fit(X)
+    params = dict(hidden_dims=(7,), embedding_dim=4, batch_size=32, max_epochs=2)
+    est = cls(2, image_shape=(8, 8), random_state=0, **params).fit(X)
     modules = list(est.module_.modules())
-    assert not any(isinstance(m, torch.nn.Conv2d) for m in modules)
-    assert any(isinstance(m, torch.nn.Linear) and m.out_features == 7 for m in modules)
-    assert est._augment(torch.zeros(3, 64)).shape == (3, 64)
-    assert warped[-1] == (1, 8, 8)
-
-
-def test_conv_architecture_needs_image_shape(blobs):
-    with pytest.raises(ValueError, match="architecture='conv' needs image_shape"):
-        DeepKMeans(3, architecture="conv", **FAST).fit(blobs[0])
+    assert any(isinstance(m, torch.nn.Conv2d) for m in modules) == conv
+    linear = any(
+        isinstance(m, torch.nn.Linear) and m.out_features == 7 for m in modules
+    )
+    assert linear != conv
+    assert est.transform(X).shape == (60, 4)
+    assert set(est.labels_) == {0, 1}
 
 
 # --------------------------------------------------------------- training
-def test_history_and_early_stopping(blobs):
-    est = DeepKMeans(
-        3,
-        random_state=0,
-        **{**FAST, "pretrain_epochs": 200},
-        tol=0.5,
-        n_iter_no_change=2,
-    ).fit(blobs[0])
-    assert 2 < len(est.history_["pretrain"]) < 200
-    assert len(est.history_["cluster"]) == est.n_iter_ == 15
-    losses = [
-        row["train_loss"]
-        for row in DeepKMeans(3, random_state=0, **FAST)
-        .fit(blobs[0])
-        .history_["pretrain"]
-    ]
-    assert losses[-1] < losses[0]
+@pytest.mark.parametrize(
+    "cls, phase", [(NeuralMixtureEM, "em"), (GMVAEClustering, "train")]
+)
+def test_history_has_every_epoch(blobs, cls, phase):
+    est = cls(3, random_state=0, **{**SMALL[cls], "max_epochs": 7}).fit(blobs[0])
+    history = est.history_[phase]
+    assert [row["epoch"] for row in history] == list(range(1, 8))
+    assert est.n_iter_ == 7
+    assert all(np.isfinite(row["train_loss"]) and row["dur"] > 0 for row in history)
+
+
+def test_auto_epochs_clips_the_step_budget():
+    assert auto_epochs(16, 400, 10, 50) == 25
+    assert auto_epochs(30, 400, 10, 50) == 14  # rounded up
+    assert auto_epochs(100, 400, 10, 50) == 10
+    assert auto_epochs(1, 400, 10, 50) == 50
+
+
+@pytest.mark.parametrize(
+    "n_samples, batch_size, drop_last, n_batches",
+    [(128, 8, False, 16), (130, 8, False, 17), (130, 8, True, 16), (5, 8, True, 1)],
+)
+def test_steps_per_epoch(n_samples, batch_size, drop_last, n_batches):
+    from sknclust._data import TrainingSet
+
+    data = TrainingSet(
+        np.zeros((n_samples, 2)), 0.0, 1.0, device="cpu", batch_size=batch_size,
+        seed=0, drop_last=drop_last,
+    )  # fmt: skip
+    assert data.n_batches == n_batches == sum(1 for _ in data)
+
+
+# Documented range of the epochs that max_epochs=None gives, and where the
+# estimator keeps its step budget.
+AUTO_EPOCHS = [
+    (DeepKMeans, (10, 50), "sknclust._deep_kmeans._CLUSTER_BUDGET"),
+    (NeuralMixtureEM, (20, 100), "_STEPS"),
+    (GMVAEClustering, (10, 150), "_STEPS"),
+]
+
+
+@pytest.mark.parametrize(
+    "cls, epoch_range, budget", AUTO_EPOCHS, ids=[c.__name__ for c, *_ in AUTO_EPOCHS]
+)
+def test_max_epochs_none_follows_a_step_budget(cls, epoch_range, budget, monkeypatch):
+    low, high = epoch_range
+    # A budget of 400 steps rather than thousands keeps the test fast; the
+    # documented epoch ranges are the estimators' own.
+    if budget == "_STEPS":
+        monkeypatch.setattr(cls, "_STEPS", 400)
+    else:
+        monkeypatch.setattr(budget, (400, low, high))
+    X, _ = make_blobs(n_samples=128, centers=3, n_features=4, random_state=0)
+    params = dict(hidden_dims=(8,), batch_size=8, random_state=0)
+    if cls is DeepKMeans:
+        params["pretrain_epochs"] = 0
+    # One batch: 400 epochs would be needed, the range caps them.
+    small = cls(3, **params).fit(X[:8])
+    assert small.n_iter_ == high
+    # Sixteen batches: 25 epochs spend the budget.
+    larger = cls(3, **params).fit(X)
+    assert larger.n_iter_ == 25
+    assert low <= larger.n_iter_ < small.n_iter_ <= high
 
 
 def test_engine_matches_a_plain_adam_loop(blobs):
@@ -365,13 +460,13 @@ def test_denormals_flushed_in_training_only(blobs, monkeypatch, user_setting):
     if not torch.set_flush_denormal(False):
         pytest.skip("this CPU cannot flush denormals")
     seen = []
-    loss = DeepKMeans._pretrain_loss
+    loss = _deep_kmeans._pretrain_loss
 
-    def spy(self, *args):
+    def spy(*args):
         seen.append(_flushing_denormals())
-        return loss(self, *args)
+        return loss(*args)
 
-    monkeypatch.setattr(DeepKMeans, "_pretrain_loss", spy)
+    monkeypatch.setattr(_deep_kmeans, "_pretrain_loss", spy)
     torch.set_flush_denormal(user_setting)
     try:
         est = DeepKMeans(3, random_state=0, **FAST).fit(blobs[0])

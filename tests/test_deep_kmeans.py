@@ -1,5 +1,6 @@
-"""DeepKMeans-specific behaviour: strategies, schedules, centroids, score."""
+"""DeepKMeans-specific behaviour: strategies, schedules, centroids, views, score."""
 
+import copy
 import math
 
 import numpy as np
@@ -9,7 +10,12 @@ from sklearn.datasets import make_blobs
 from sklearn.metrics import adjusted_rand_score
 
 from sknclust import DeepKMeans
-from sknclust._deep_kmeans import dkm_alpha_schedule
+from sknclust._deep_kmeans import (
+    _alternating_loss,
+    _ClusterState,
+    _update_centroids,
+    dkm_alpha_schedule,
+)
 
 FAST = dict(hidden_dims=(16,), pretrain_epochs=15, max_epochs=15, batch_size=32)
 
@@ -19,16 +25,34 @@ def blobs():
     return make_blobs(n_samples=150, centers=3, n_features=6, random_state=2)
 
 
+def _shapes(n_per_shape=40):
+    """Noisy 8x8 images of two shapes: a bright top half and a bright left half."""
+    top = np.zeros((8, 8))
+    top[:4] = 1
+    left = np.zeros((8, 8))
+    left[:, :4] = 1
+    rows = np.concatenate(
+        [np.tile(img.ravel(), (n_per_shape, 1)) for img in (top, left)]
+    )
+    noise = np.random.RandomState(0).normal(scale=0.05, size=rows.shape)
+    return rows + noise, np.repeat([0, 1], n_per_shape)
+
+
 @pytest.mark.parametrize("strategy", ["soft", "alternating", "gumbel"])
 def test_strategies_recover_blobs(blobs, strategy):
     X, y = blobs
     est = DeepKMeans(3, strategy=strategy, random_state=0, **FAST).fit(X)
     assert adjusted_rand_score(y, est.labels_) > 0.9
-    assert est.cluster_centers_.shape == (3, 3)
+    assert est.cluster_centers_.shape == (3, 10)
     # labels are the nearest centroid in the embedding
     Z = est.transform(X)
     nearest = ((Z[:, None, :] - est.cluster_centers_[None]) ** 2).sum(-1).argmin(1)
     np.testing.assert_array_equal(nearest, est.labels_)
+    # and each centroid sits at the centre of its cluster's embeddings
+    means = np.stack([Z[est.labels_ == k].mean(0) for k in range(3)])
+    gaps = np.linalg.norm(est.cluster_centers_[:, None] - est.cluster_centers_, axis=2)
+    offsets = np.linalg.norm(means - est.cluster_centers_, axis=1)
+    assert offsets.max() < 0.1 * gaps[gaps > 0].min()
 
 
 def test_alpha_schedule_follows_the_paper():
@@ -38,68 +62,110 @@ def test_alpha_schedule_follows_the_paper():
     assert math.isclose(alphas[39], 28.1, rel_tol=0.05)
 
 
-def test_embedding_dim_defaults_to_n_clusters(blobs):
+def test_embedding_dim(blobs):
     X, _ = blobs
-    assert DeepKMeans(3, random_state=0, **FAST).fit(X).transform(X).shape == (150, 3)
+    assert DeepKMeans(3, random_state=0, **FAST).fit(X).transform(X).shape == (150, 10)
     est = DeepKMeans(3, embedding_dim=5, random_state=0, **FAST).fit(X)
     assert est.transform(X).shape == (150, 5)
+    assert est.cluster_centers_.shape == (3, 5)
     assert est.get_feature_names_out().shape == (5,)
 
 
-def test_alternating_moves_centroids_without_gradients(blobs):
+def test_online_centroid_step_is_a_running_mean():
+    # DCN's step: each centroid is the mean of every embedding assigned to it
+    # so far, counted from its count at the start.
+    module = torch.nn.Module()
+    module.centroids = torch.nn.Parameter(torch.zeros(2, 2), requires_grad=False)
+    counts = torch.zeros(2)
+    z = torch.tensor([[1.0, 0.0], [3.0, 0.0], [0.0, 4.0]])
+    _update_centroids(module, z, torch.tensor([0, 0, 1]), counts)
+    torch.testing.assert_close(module.centroids.data, torch.tensor([[2.0, 0], [0, 4]]))
+    # Centroid 1 gets no row and stays; centroid 0 averages three rows.
+    _update_centroids(module, torch.tensor([[5.0, 3.0]]), torch.tensor([0]), counts)
+    torch.testing.assert_close(module.centroids.data, torch.tensor([[3.0, 1], [0, 4]]))
+    torch.testing.assert_close(counts, torch.tensor([3.0, 1.0]))
+
+
+def test_alternating_trains_centroids_without_gradients(blobs, monkeypatch):
     X, _ = blobs
+    steps = []
+    monkeypatch.setattr(
+        "sknclust._deep_kmeans._update_centroids",
+        lambda *args: steps.append(args[0].centroids.requires_grad),
+    )
     est = DeepKMeans(3, strategy="alternating", random_state=0, **FAST).fit(X)
+    # One online step per batch (5 batches of at most 32 rows), never a gradient.
+    assert len(steps) == 5 * est.n_iter_ and not any(steps)
     assert not est.module_.centroids.requires_grad
-    frozen = DeepKMeans(
-        3, strategy="alternating", random_state=0, **{**FAST, "max_epochs": 1}
-    ).fit(X)
-    assert not np.allclose(est.cluster_centers_, frozen.cluster_centers_)
 
 
-def test_corruption_changes_pretraining(blobs):
+def test_alternating_loss_pulls_the_view_to_the_rows_centroid(blobs):
     X, _ = blobs
-    clean = DeepKMeans(3, corruption=0.0, random_state=0, **FAST).fit(X)
-    noisy = DeepKMeans(3, corruption=0.5, random_state=0, **FAST).fit(X)
-    assert not np.allclose(clean.transform(X), noisy.transform(X))
-    with pytest.raises(ValueError, match="corruption"):
-        DeepKMeans(3, corruption=1.0, **FAST).fit(X)
-
-
-@pytest.mark.parametrize("strategy", ["soft", "alternating", "gumbel"])
-def test_augment_trains_on_views(blobs, strategy):
-    X, y = blobs
-    est = DeepKMeans(3, strategy=strategy, augment=True, random_state=0, **FAST)
-    seen = []
-    original = est._augment
-
-    def spy(x):
-        seen.append(x.shape[0])
-        return original(x)
-
-    est._augment = spy
-    est.fit(X)
-    # one view per batch: 5 batches of 32 rows, pretraining and clustering
-    assert len(seen) == 5 * (len(est.history_["pretrain"]) + est.n_iter_)
-    assert adjusted_rand_score(y, est.labels_) > 0.9
-
-
-def test_augmented_alternating_loss_by_hand(blobs):
-    X, _ = blobs
-    est = DeepKMeans(3, augment=True, corruption=0.0, random_state=0, **FAST).fit(X)
-    module = est.module_
+    est = DeepKMeans(3, random_state=0, **FAST).fit(X)
+    module = copy.deepcopy(est.module_)
     x = torch.as_tensor(X[:20], dtype=torch.float32)
+    state = _ClusterState(None)
     # A view far from the rows: its own nearest centroids would differ.
-    est._augment = lambda rows: rows + 5.0
-    est._counts = torch.ones(3)
+    state.view = lambda rows: rows + 5.0
+    state.distance_scale, state.recon_scale = 2.0, 3.0
+    state.counts = torch.ones(3)
     with torch.no_grad():
         labels = module.sq_distances(module.autoencoder.encoder(x)).argmin(1)
         z, x_hat = module(x + 5.0)
-        d = ((z - module.centroids[labels]) ** 2).sum(1) / est._distance_scale
-        recon = ((x + 5.0 - x_hat) ** 2).sum(1) / est._recon_scale
-        expected = (recon + 0.5 * d).mean()
+        d = ((z - module.centroids[labels]) ** 2).sum(1) / 2.0
+        recon = ((x + 5.0 - x_hat) ** 2).sum(1) / 3.0
+        expected = (recon + 0.7 * 0.5 * d).mean()
         assert not torch.equal(labels, module.sq_distances(z).argmin(1))
-        loss = est._alternating_loss(module, x, None)
+        loss = _alternating_loss(module, x, state, 0.7)
     torch.testing.assert_close(loss, expected)
+
+
+@pytest.mark.parametrize("strategy", ["soft", "alternating", "gumbel"])
+def test_image_rows_train_on_warps_with_the_mlp(strategy, monkeypatch):
+    # Warps in every pretraining step; in the clustering phase only
+    # "alternating" pulls a warp to the centroid of its image.
+    import sknclust._deep_kmeans as module
+
+    warped = []
+    warp = module.image_augment
+
+    def spy(x, image_shape, **kw):
+        warped.append(image_shape)
+        return warp(x, image_shape, **kw)
+
+    monkeypatch.setattr(module, "image_augment", spy)
+    X, y = _shapes()
+    est = DeepKMeans(
+        2, strategy=strategy, image_shape=(8, 8), random_state=0, **FAST
+    ).fit(X)
+    batches = 3  # 80 rows in batches of 32
+    cluster = est.n_iter_ if strategy == "alternating" else 0
+    assert len(warped) == batches * (len(est.history_["pretrain"]) + cluster)
+    assert set(warped) == {(1, 8, 8)}
+    layers = list(est.module_.modules())
+    assert not any(isinstance(m, torch.nn.Conv2d) for m in layers)
+    assert any(isinstance(m, torch.nn.Linear) and m.out_features == 16 for m in layers)
+    assert adjusted_rand_score(y, est.labels_) == 1.0
+
+
+def test_non_image_rows_are_not_warped(blobs, monkeypatch):
+    monkeypatch.setattr(
+        "sknclust._deep_kmeans.image_augment",
+        lambda *a, **k: pytest.fail("warped a non-image row"),
+    )
+    DeepKMeans(3, strategy="alternating", random_state=0, **FAST).fit(blobs[0])
+
+
+def test_pretraining_stops_once_the_loss_stalls(blobs):
+    X, _ = blobs
+    est = DeepKMeans(3, random_state=0, **{**FAST, "pretrain_epochs": 300}).fit(X)
+    pretrain = [row["train_loss"] for row in est.history_["pretrain"]]
+    assert 10 < len(pretrain) < 300
+    assert pretrain[-1] < pretrain[0]
+    # The clustering phase runs every epoch it is given.
+    assert len(est.history_["cluster"]) == est.n_iter_ == 15
+    skipped = DeepKMeans(3, random_state=0, **{**FAST, "pretrain_epochs": 0}).fit(X)
+    assert "pretrain" not in skipped.history_
 
 
 def test_score_prefers_a_trained_model(blobs):
@@ -112,7 +178,7 @@ def test_score_prefers_a_trained_model(blobs):
     assert trained.score(X) > barely.score(X)
 
 
-def test_predict_proba_softness_follows_alpha(blobs):
+def test_predict_proba_is_confident_after_annealing(blobs):
     X, _ = blobs
     proba = DeepKMeans(3, random_state=0, **FAST).fit(X).predict_proba(X)
     assert proba.max(1).mean() > 0.9
@@ -122,8 +188,10 @@ def test_predict_proba_softness_follows_alpha(blobs):
     "params, match",
     [
         ({"strategy": "hard"}, "strategy"),
-        ({"alpha": 0}, "alpha"),
         ({"cluster_weight": -1}, "cluster_weight"),
+        ({"embedding_dim": None}, "embedding_dim"),
+        ({"embedding_dim": 0}, "embedding_dim"),
+        ({"pretrain_epochs": -1}, "pretrain_epochs"),
         ({"hidden_dims": (16, 0)}, "hidden_dims"),
         ({"hidden_dims": [16]}, "hidden_dims"),
     ],

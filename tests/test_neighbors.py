@@ -1,4 +1,5 @@
-"""Nearest-neighbour views: the search itself and its use by the estimators."""
+"""Views for the consistency terms: the neighbour search, the Views class and
+their use by the estimators."""
 
 import joblib
 import numpy as np
@@ -10,15 +11,10 @@ from sklearn.metrics import adjusted_rand_score
 from sklearn.neighbors import NearestNeighbors
 from sklearn.preprocessing import normalize
 
-from sknclust import GMVAEClustering, NeuralMixtureEM, _neighbors
+from sknclust import GMVAEClustering, NeuralMixtureEM, _views
 from sknclust._data import TrainingSet
-from sknclust._neighbors import (
-    AUTOENCODER_EMBEDDING,
-    AUTOENCODER_EPOCHS,
-    N_COMPONENTS,
-    autoencoder_embedding,
-    nearest_neighbors,
-)
+from sknclust._neighbors import N_COMPONENTS, nearest_neighbors
+from sknclust._views import Views
 
 
 def _training_set(X):
@@ -96,36 +92,6 @@ def test_sparse_rows(n_features):
     assert (group[found] == group[:, None]).all()
 
 
-def test_search_in_a_given_embedding():
-    rng = np.random.RandomState(5)
-    X = rng.randn(200, 30).astype(np.float32)
-    embedding = rng.randn(200, 4).astype(np.float32)
-    found = nearest_neighbors(_training_set(X), 6, torch.from_numpy(embedding))
-    np.testing.assert_array_equal(found.numpy(), _reference(embedding, 6))
-
-
-def test_autoencoder_embedding_keeps_the_groups():
-    # Three groups in 40 dimensions: the 10-d code keeps them apart, so the
-    # neighbours found in it share their row's group.
-    X, group = make_blobs(
-        n_samples=240, n_features=40, centers=3, cluster_std=2.0, random_state=6
-    )
-    X = X.astype(np.float32)
-    ts = _training_set(X)
-    torch.manual_seed(0)
-    embedding, history = autoencoder_embedding(ts)
-    assert embedding.shape == (240, AUTOENCODER_EMBEDDING)
-    assert embedding.dtype == torch.float32
-    assert len(history) == AUTOENCODER_EPOCHS
-    assert history[-1]["train_loss"] < 0.5 * history[0]["train_loss"]
-    found = nearest_neighbors(ts, 5, embedding).numpy()
-    assert (group[found] == group[:, None]).mean() > 0.98
-    # The same RNG state and shuffling seed give the same embedding.
-    torch.manual_seed(0)
-    again, _ = autoencoder_embedding(_training_set(X))
-    np.testing.assert_array_equal(embedding.numpy(), again.numpy())
-
-
 def test_sparse_scaled_matrix_matches_rows():
     X = sp.random(30, 8, density=0.4, random_state=0, format="csr") * 5
     scale = np.arange(1.0, 9.0)
@@ -135,6 +101,51 @@ def test_sparse_scaled_matrix_matches_rows():
     )
 
 
+# ---------------------------------------------------------------------- views
+def test_neighbour_view_draws_from_each_rows_neighbours():
+    X = np.random.RandomState(7).randn(300, 2).astype(np.float32)
+    ts = _training_set(X)
+    views = Views(None, n_neighbors=5).prepare(ts)
+    assert views.uses_neighbors
+    table = nearest_neighbors(ts, 5).numpy()
+    index = torch.tensor([7, 7, 7, 123, 250])
+    torch.manual_seed(0)
+    drawn = torch.cat([views(ts.rows(index), index) for _ in range(40)]).numpy()
+    rows = ts.data.numpy()
+    for position, row in enumerate(index.tolist() * 40):
+        # Each view is one of that row's neighbours, never the row itself.
+        assert any(np.array_equal(drawn[position], rows[j]) for j in table[row])
+        assert not np.array_equal(drawn[position], rows[row])
+    # Different neighbours are drawn for the same row.
+    assert len({tuple(v) for v in drawn[::5].round(6)}) > 1
+    views.release()
+    assert views._neighbors is None and views._rows is None
+
+
+def test_image_views_are_warps_without_a_search(monkeypatch):
+    monkeypatch.setattr(
+        _views, "nearest_neighbors", lambda *a: pytest.fail("searched neighbours")
+    )
+    X = np.random.RandomState(8).rand(20, 16).astype(np.float32)
+    ts = _training_set(X)
+    views = Views((1, 4, 4)).prepare(ts)
+    assert not views.uses_neighbors
+    x = ts.rows(torch.arange(20))
+    torch.manual_seed(0)
+    warped = views(x, torch.arange(20))
+    torch.manual_seed(0)
+    torch.testing.assert_close(warped, _views.image_augment(x, (1, 4, 4)))
+    assert not torch.equal(warped, x)
+
+
+def test_a_single_row_has_noise_for_a_view():
+    ts = _training_set(np.ones((1, 3), dtype=np.float32))
+    views = Views(None).prepare(ts)
+    x = ts.rows(torch.arange(1))
+    view = views(x, torch.arange(1))
+    assert view.shape == (1, 3) and not torch.equal(view, x)
+
+
 # ----------------------------------------------------------------- estimators
 @pytest.fixture(scope="module")
 def blobs():
@@ -142,7 +153,16 @@ def blobs():
     return make_blobs(n_samples=300, centers=centers, random_state=0)
 
 
-NEIGHBOR_VIEWS = dict(views="neighbors", n_neighbors=5, hidden_dims=(32,), device="cpu")
+NEIGHBOR_VIEWS = dict(n_neighbors=5, hidden_dims=(32,), device="cpu")
+
+
+def _fitted_state(est):
+    """Attributes of a fitted estimator that hold tensors or views."""
+    return [
+        name
+        for name, value in vars(est).items()
+        if isinstance(value, (torch.Tensor, Views))
+    ]
 
 
 def test_neural_mixture_with_neighbour_views(blobs):
@@ -156,43 +176,15 @@ def test_neural_mixture_with_neighbour_views(blobs):
     ).fit(X)
     assert adjusted_rand_score(y, est.labels_) > 0.9
     # The neighbour table is a training aid, not fitted state.
-    assert not hasattr(est, "_neighbors") and not hasattr(est, "_neighbor_rows")
+    assert _fitted_state(est) == []
 
 
-def test_neighbour_views_are_reproducible_and_change_the_fit(blobs):
+def test_neighbour_views_are_reproducible(blobs):
     X, _ = blobs
     params = dict(n_clusters=3, batch_size=100, max_epochs=3, random_state=0)
     a = NeuralMixtureEM(**params, **NEIGHBOR_VIEWS).fit(X)
     b = NeuralMixtureEM(**params, **NEIGHBOR_VIEWS).fit(X)
     np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
-    augmented = NeuralMixtureEM(**params, **{**NEIGHBOR_VIEWS, "views": "augment"}).fit(
-        X
-    )
-    assert not np.allclose(a.predict_proba(X), augmented.predict_proba(X))
-    # The cross-entropy form takes its one view from the neighbours too.
-    cross = dict(params, consistency="cross_entropy")
-    c = NeuralMixtureEM(**cross, **NEIGHBOR_VIEWS).fit(X)
-    c_augmented = NeuralMixtureEM(**cross, **{**NEIGHBOR_VIEWS, "views": "augment"})
-    assert not np.allclose(c.predict_proba(X), c_augmented.fit(X).predict_proba(X))
-
-
-def test_neighbour_view_draws_from_each_rows_neighbours(blobs):
-    X, _ = blobs
-    est = NeuralMixtureEM(n_clusters=3, **NEIGHBOR_VIEWS)
-    ts = _training_set(X.astype(np.float32))
-    est._prepare_views(ts)
-    index = torch.tensor([7, 7, 7, 123, 250])
-    torch.manual_seed(0)
-    views = torch.cat([est._neighbor_view(index) for _ in range(40)])
-    table = est._neighbors.numpy()
-    rows = ts.data.numpy()
-    for position, row in enumerate(index.tolist() * 40):
-        view = views[position].numpy()
-        # Each view is one of that row's neighbours, never the row itself.
-        assert any(np.array_equal(view, rows[j]) for j in table[row])
-        assert not np.array_equal(view, rows[row])
-    # Different neighbours are drawn for the same row.
-    assert len({tuple(v) for v in views[::5].numpy().round(6)}) > 1
 
 
 def test_neighbour_table_is_not_pickled(blobs, tmp_path):
@@ -204,7 +196,7 @@ def test_neighbour_table_is_not_pickled(blobs, tmp_path):
     joblib.dump(est, path)
     loaded = joblib.load(path)
     np.testing.assert_array_equal(loaded.predict(X), est.predict(X))
-    assert not hasattr(loaded, "_neighbors")
+    assert _fitted_state(loaded) == []
 
 
 def test_gmvae_with_neighbour_views(blobs):
@@ -218,59 +210,66 @@ def test_gmvae_with_neighbour_views(blobs):
         batch_size=64,
         max_epochs=5,
         consistency_weight=4.0,
-        consistency_threshold=0.0,
         device="cpu",
         random_state=0,
     )
-    neighbors = GMVAEClustering(views="neighbors", n_neighbors=5, **params).fit(X, y)
-    again = GMVAEClustering(views="neighbors", n_neighbors=5, **params).fit(X, y)
-    augmented = GMVAEClustering(**params).fit(X, y)
-    proba = neighbors.predict_proba(X)
-    np.testing.assert_array_equal(proba, again.predict_proba(X))
-    assert not np.allclose(proba, augmented.predict_proba(X))
-    assert not hasattr(neighbors, "_neighbors")
-
-
-@pytest.mark.parametrize("Estimator", [NeuralMixtureEM, GMVAEClustering])
-def test_views_parameter_is_validated(blobs, Estimator):
-    X, _ = blobs
-    with pytest.raises(ValueError, match="views"):
-        Estimator(n_clusters=3, views="knn").fit(X)
-    with pytest.raises(ValueError, match="n_neighbors"):
-        Estimator(n_clusters=3, n_neighbors=0).fit(X)
-    with pytest.raises(ValueError, match="neighbor_space"):
-        Estimator(n_clusters=3, neighbor_space="umap").fit(X)
-
-
-@pytest.mark.parametrize("Estimator", [NeuralMixtureEM, GMVAEClustering])
-def test_neighbours_searched_in_an_autoencoder_embedding(blobs, Estimator, monkeypatch):
-    # A narrow autoencoder keeps the test fast; the search is the same.
-    monkeypatch.setattr(_neighbors, "AUTOENCODER_DIMS", (32,))
-    X, _ = blobs
-    params = dict(
-        n_clusters=3,
-        batch_size=100,
-        max_epochs=2,
-        random_state=0,
-        consistency_weight=1.0,
-        **NEIGHBOR_VIEWS,
-    )
-    est = Estimator(**params, neighbor_space="autoencoder").fit(X)
-    # The autoencoder's training is part of the fit's history.
-    assert len(est.history_["neighbor_autoencoder"]) == AUTOENCODER_EPOCHS
-    again = Estimator(**params, neighbor_space="autoencoder").fit(X)
+    est = GMVAEClustering(**params).fit(X, y)
+    again = GMVAEClustering(**params).fit(X, y)
     np.testing.assert_array_equal(est.predict_proba(X), again.predict_proba(X))
-    pca = Estimator(**params).fit(X)
-    assert "neighbor_autoencoder" not in pca.history_
-    assert not np.allclose(est.predict_proba(X), pca.predict_proba(X))
-    # Without neighbour views there is nothing to search for.
-    augment = Estimator(**{**params, "views": "augment"}, neighbor_space="autoencoder")
-    assert "neighbor_autoencoder" not in augment.fit(X).history_
+    assert np.mean(est.predict(X) == y_true) > 0.9
+    assert _fitted_state(est) == []
+
+
+# Each estimator with a consistency term, and its neighbours per row.
+CONSISTENT = [(NeuralMixtureEM, dict(n_neighbors=3), 3), (GMVAEClustering, {}, 10)]
+
+
+@pytest.mark.parametrize(
+    "cls, params, n_neighbors", CONSISTENT, ids=[c.__name__ for c, *_ in CONSISTENT]
+)
+def test_non_image_rows_take_neighbour_views(cls, params, n_neighbors, monkeypatch):
+    searches = []
+    search = _views.nearest_neighbors
+
+    def spy(training_set, k):
+        searches.append((training_set.n_samples, k))
+        return search(training_set, k)
+
+    monkeypatch.setattr(_views, "nearest_neighbors", spy)
+    monkeypatch.setattr(
+        _views, "image_augment", lambda *a, **k: pytest.fail("warped a row")
+    )
+    X, _ = make_blobs(n_samples=40, centers=2, n_features=3, random_state=0)
+    kw = dict(hidden_dims=(16,), batch_size=16, max_epochs=3, random_state=0)
+    cls(2, **kw, **params).fit(X)
+    # One search per fit, on the training rows.
+    assert searches == [(40, n_neighbors)]
+    # Without the consistency term there are no views and nothing to search.
+    searches.clear()
+    cls(2, consistency_weight=0, **kw, **params).fit(X)
+    assert searches == []
+
+
+@pytest.mark.parametrize("cls", [NeuralMixtureEM, GMVAEClustering])
+@pytest.mark.parametrize("n_samples", [2, 3, 5])
+def test_neighbour_views_work_on_tiny_data(cls, n_samples):
+    # Fewer rows than neighbours asked for: each row draws from all the others.
+    X = np.random.RandomState(n_samples).randn(n_samples, 3)
+    est = cls(2, hidden_dims=(8,), embedding_dim=2, max_epochs=3, random_state=0)
+    est.fit(X)
+    assert set(est.labels_) == {0, 1}
+    assert np.isfinite(est.predict_proba(X)).all()
+    assert np.isfinite(est.score(X))
+
+
+def test_n_neighbors_is_validated(blobs):
+    with pytest.raises(ValueError, match="n_neighbors"):
+        NeuralMixtureEM(n_clusters=3, n_neighbors=0).fit(blobs[0])
 
 
 def test_neighbour_views_on_sparse_input(blobs):
     X, y = blobs
-    # Non-negative, as tf-idf is; sparse input is scaled by maxabs.
+    # Non-negative, as tf-idf is; sparse input is divided by its largest value.
     X = sp.csr_matrix(X - X.min(0))
     est = NeuralMixtureEM(
         n_clusters=3, batch_size=300, max_epochs=60, random_state=1, **NEIGHBOR_VIEWS

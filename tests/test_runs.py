@@ -2,8 +2,9 @@
 
 import numpy as np
 import pytest
+import torch
 
-from sknclust._runs import agreements, check_index, select_run
+from sknclust._runs import RunSelection, agreements, check_index, select_run
 
 TRUTH = np.arange(60) % 3
 RENAMED = (TRUTH + 1) % 3
@@ -41,3 +42,57 @@ def test_agreements_are_mean_nmi_with_the_others():
 )
 def test_select_run(losses, partitions, selection, kept):
     assert select_run(losses, partitions, selection) == kept
+
+
+class _Estimator:
+    """What RunSelection needs of an estimator: a network it can rebuild."""
+
+    n_features_in_ = 3
+    device_ = "cpu"
+
+    def __init__(self):
+        self.built = 0
+        self.module_ = self._build_module(3)
+
+    def _build_module(self, n_features):
+        module = torch.nn.Linear(n_features, 1)
+        with torch.no_grad():
+            module.bias.fill_(self.built)  # the number of the run
+        self.built += 1
+        return module
+
+
+def _scripted(losses, partitions):
+    """Training and partition callbacks reporting each run's set loss and labels."""
+    estimator = _Estimator()
+    runs = []
+
+    def train_run():
+        run = len(runs)
+        runs.append(int(estimator.module_.bias.detach()))
+        return [{"epoch": 1, "train_loss": losses[run]}]
+
+    def partition(training_set):
+        return partitions[len(runs) - 1]
+
+    return estimator, runs, train_run, partition
+
+
+@pytest.mark.parametrize(
+    "losses, partitions, kept",
+    [
+        # Runs 1 to 3 agree; of those, run 1 has the lowest loss.
+        ([1.0, 2.0, 3.0, 2.5], [MERGED, TRUTH, RENAMED, TRUTH], 1),
+        # Two runs: the lower loss.
+        ([2.0, 1.0], [TRUTH, MERGED], 1),
+        ([1.0], [MERGED], 0),
+    ],
+)
+def test_run_selection_trains_fresh_networks_and_keeps_one(losses, partitions, kept):
+    estimator, runs, train_run, partition = _scripted(losses, partitions)
+    history = RunSelection(len(losses)).fit(estimator, train_run, partition, None)
+    # Every run trained its own, freshly built network.
+    assert runs == list(range(len(losses)))
+    # The kept run's weights are back in module_, and its history returned.
+    assert float(estimator.module_.bias.detach()) == kept
+    assert history == [{"epoch": 1, "train_loss": losses[kept]}]
