@@ -274,7 +274,7 @@ class BaseDeepClusterer(
             self._offset,
             self._scale,
             device=device,
-            batch_size=min(self.batch_size, X.shape[0]),
+            batch_size=min(self._batch_size(), X.shape[0]),
             seed=seed,
             drop_last=self._drop_last,
         )
@@ -300,6 +300,11 @@ class BaseDeepClusterer(
     _STEPS = 5000
     _MIN_EPOCHS = 20
     _MAX_EPOCHS = 100
+
+    def _batch_size(self):
+        """The mini-batch size to train with (``batch_size`` unless a subclass
+        derives it from the data)."""
+        return self.batch_size
 
     def _epochs(self, training_set, max_epochs=None):
         """Epochs of a phase: ``max_epochs``, else derived from a step budget.
@@ -373,7 +378,7 @@ class BaseDeepClusterer(
                 scale,
                 dtype=dtype,
                 device=device,
-                batch_size=max(self.batch_size, 1024),
+                batch_size=max(self._batch_size(), 1024),
             ):
                 outputs.append(fn(module, rows).cpu().numpy())
         return np.concatenate(outputs).astype(X.dtype, copy=False)

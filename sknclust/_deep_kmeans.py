@@ -156,10 +156,11 @@ class DeepKMeans(BaseDeepClusterer):
         Weight λ of the k-means term against reconstruction. Both terms are
         divided by their value when the clustering phase starts, so λ=1 weighs
         them equally whatever the data dimension and embedding scale.
-    batch_size : int, default=64
-        Mini-batch size. Small batches give small data sets more updates for
-        the same computation; large data sets run the same number of epochs
-        whatever the batch size.
+    batch_size : int or None, default=None
+        Mini-batch size. ``None`` uses 64 with ``image_shape`` and 256 (the
+        batch of DEC and DCN) otherwise: every step on image warps sees new
+        views, and smaller batches give more of them for the same computation,
+        while without views more, smaller steps only fit the same rows harder.
     learning_rate : float, default=1e-3
         Adam learning rate (with a cosine decay to a tenth in each phase).
     pretrain_epochs : int or None, default=None
@@ -228,6 +229,7 @@ class DeepKMeans(BaseDeepClusterer):
         **BaseDeepClusterer._parameter_constraints,
         "strategy": [StrOptions({"soft", "alternating", "gumbel"})],
         "pretrain_epochs": [Interval(Integral, 0, None, closed="left"), None],
+        "batch_size": [Interval(Integral, 1, None, closed="left"), None],
         "cluster_weight": [Interval(Real, 0, None, closed="left")],
     }
 
@@ -240,7 +242,7 @@ class DeepKMeans(BaseDeepClusterer):
         embedding_dim: int = 10,
         image_shape: tuple[int, ...] | None = None,
         cluster_weight: float = 1.0,
-        batch_size: int = 64,
+        batch_size: int | None = None,
         learning_rate: float = 1e-3,
         pretrain_epochs: int | None = None,
         max_epochs: int | None = None,
@@ -272,6 +274,11 @@ class DeepKMeans(BaseDeepClusterer):
             self.n_clusters,
             self._conv_shape,
         )
+
+    def _batch_size(self):
+        if self.batch_size is not None:
+            return self.batch_size
+        return 64 if self.image_shape is not None else 256
 
     # -------------------------------------------------------------- schedule
     def _fit_schedule(self, training_set, rng):
