@@ -96,7 +96,7 @@ class GMVAEClustering(BaseDeepClusterer):
     q(y|x) and condition the generative path of each labelled row on its known
     class, as in Kingma et al.'s M2, which makes the model semi-supervised;
     labelled rows are added to every batch, and an optional consistency term
-    spreads the labels through confident predictions on augmented views.
+    spreads the labels through confident predictions on warped images.
 
     Read more in the :ref:`User Guide <gmvae>`.
 
@@ -111,13 +111,15 @@ class GMVAEClustering(BaseDeepClusterer):
         Size of z (what :meth:`transform` returns).
     image_shape : tuple of int, default=None
         ``(channels, height, width)`` of flattened image rows. When set, pixels
-        are scaled to [0, 1] and modelled as Bernoulli, and the views of the
-        consistency term are random warps of the images; otherwise a row's
-        view is one of its 10 nearest training rows.
+        are scaled to [0, 1] and modelled as Bernoulli, and the consistency
+        term compares each image with random warps of it.
     consistency_weight : float, default=4.0
-        Weight of a consistency term: the cross-entropy from q(y|x') of a view
-        x' of a row to the argmax of q(y|x), for rows where q(y|x) gives its
-        top cluster at least 0.7. 0 turns it off, as in the reference model.
+        Weight of a consistency term on image rows: the cross-entropy from
+        q(y|x') of a random warp x' of an image to the argmax of q(y|x), for
+        images where q(y|x) gives its top cluster at least 0.7. 0 turns it
+        off, as in the reference model. Rows without ``image_shape`` have no
+        consistency term: nearest-neighbour views, which serve
+        :class:`NeuralMixtureEM`, lowered this model's clustering.
     n_init : int, default=1
         Number of training runs from different initialisations. With three
         or more, the run whose partition agrees most with the others' is
@@ -294,9 +296,9 @@ class GMVAEClustering(BaseDeepClusterer):
         bernoulli = low >= 0.0 and high <= 1.0
         self.reconstruction_ = "bernoulli" if bernoulli else "gaussian"
         epochs = self._epochs(training_set)
-        views = Views(self._image_shape)
-        if self.consistency_weight > 0:
-            views.prepare(training_set)
+        views = None
+        if self.consistency_weight > 0 and self._image_shape is not None:
+            views = Views(self._image_shape)
         state = _GMVAEState(views, y_codes, training_set, bernoulli)
         decay = math.log(_TAU_START / _TAU_MIN) / max(epochs / 2, 1)
 
@@ -314,10 +316,7 @@ class GMVAEClustering(BaseDeepClusterer):
             )
 
         runs = RunSelection(self.n_init, self.verbose)
-        try:
-            history = runs.fit(self, train_run, self._check_partition, training_set)
-        finally:
-            views.release()
+        history = runs.fit(self, train_run, self._check_partition, training_set)
         self.history_["train"] = history
         self.n_iter_ = len(history)
         anneal(len(history) - 1)
@@ -388,7 +387,7 @@ class GMVAEClustering(BaseDeepClusterer):
         if mask is not None and bool(mask.any()):
             supervised = F.cross_entropy(logits[mask], codes[mask])
             loss = loss + _SUPERVISED_WEIGHT * supervised
-        if self.consistency_weight > 0:
+        if state.views is not None:
             loss = loss + self.consistency_weight * _consistency(
                 module, x, index, logits, state.views
             )
