@@ -306,16 +306,14 @@ class BaseDeepClusterer(
         derives it from the data)."""
         return self.batch_size
 
-    def _epochs(self, training_set, max_epochs=None):
-        """Epochs of a phase: ``max_epochs``, else derived from a step budget.
+    def _epochs(self, training_set):
+        """Epochs of training: ``max_epochs``, else derived from a step budget.
 
         Small data sets need many passes to take enough optimiser steps, but
         each pass is cheap; large ones take enough steps in a few passes.
         """
-        if max_epochs is None:
-            max_epochs = self.max_epochs
-        if max_epochs is not None:
-            return int(max_epochs)
+        if self.max_epochs is not None:
+            return int(self.max_epochs)
         return auto_epochs(
             training_set.n_batches, self._STEPS, self._MIN_EPOCHS, self._MAX_EPOCHS
         )

@@ -287,7 +287,9 @@ class DeepKMeans(BaseDeepClusterer):
         state = _ClusterState(self._image_shape)
         pretrain_epochs = self.pretrain_epochs
         if pretrain_epochs is None:
-            pretrain_epochs = self._epochs(training_set, None)
+            pretrain_epochs = auto_epochs(
+                training_set.n_batches, self._STEPS, self._MIN_EPOCHS, self._MAX_EPOCHS
+            )
         if pretrain_epochs:
             self._train(
                 "pretrain",

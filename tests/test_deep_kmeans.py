@@ -199,3 +199,12 @@ def test_predict_proba_is_confident_after_annealing(blobs):
 def test_bad_parameters(blobs, params, match):
     with pytest.raises(ValueError, match=match):
         DeepKMeans(3, **{**FAST, **params}).fit(blobs[0])
+
+
+def test_pretraining_length_does_not_follow_max_epochs():
+    # max_epochs is the clustering phase's; pretrain_epochs=None keeps its own
+    # step budget (at least eleven epochs before it can stop early).
+    X, _ = make_blobs(n_samples=40, centers=2, n_features=3, random_state=0)
+    est = DeepKMeans(2, hidden_dims=(8,), max_epochs=3, random_state=0).fit(X)
+    assert est.n_iter_ == len(est.history_["cluster"]) == 3
+    assert len(est.history_["pretrain"]) > 10
