@@ -1,4 +1,5 @@
-"""Build ``docs/benchmarks.md`` from the JSON results of ``run_defaults.py``.
+"""Build ``docs/benchmarks.md`` (and the README's headline table) from the
+JSON results of ``run_defaults.py``.
 
 One table per configuration: each estimator with its defaults, ACC mean ± std
 with its minimum and maximum over the seeds, NMI, fit time and the smallest
@@ -87,13 +88,57 @@ def build(results_dir: Path) -> str:
     return "\n".join(lines)
 
 
+README_START = "<!-- benchmark table: written by benchmarks/make_page.py -->"
+README_END = "<!-- end of benchmark table -->"
+
+
+def headline(results_dir: Path) -> str:
+    """Mean ACC of every estimator in every configuration, one row each."""
+    reports = {
+        p.stem: json.loads(p.read_text(encoding="utf-8"))
+        for p in sorted(results_dir.glob("*.json"))
+    }
+    names = [n for n in ORDER if n in reports]
+    estimators = []
+    for name in names:
+        for r in reports[name]["results"]:
+            if r["estimator"] not in estimators:
+                estimators.append(r["estimator"])
+    rows = []
+    for estimator in estimators:
+        row = [estimator]
+        for name in names:
+            acc = [
+                r["ACC"]
+                for r in reports[name]["results"]
+                if r["estimator"] == estimator
+            ]
+            row.append(f"{statistics.mean(acc):.3f}" if acc else "")
+        rows.append(row)
+    return format_markdown_table(["ACC (mean over seeds)", *names], rows)
+
+
+def update_readme(path: Path, results_dir: Path) -> None:
+    """Replace the table between the README's markers."""
+    text = path.read_text(encoding="utf-8")
+    start, end = text.index(README_START), text.index(README_END)
+    table = headline(results_dir)
+    text = text[: start + len(README_START)] + "\n" + table + "\n" + text[end:]
+    path.write_text(text, encoding="utf-8")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--results-dir", default="benchmarks/results")
     parser.add_argument("--output", default="docs/benchmarks.md")
+    parser.add_argument("--readme", default="README.md")
     args = parser.parse_args(argv)
-    Path(args.output).write_text(build(Path(args.results_dir)), encoding="utf-8")
+    results_dir = Path(args.results_dir)
+    Path(args.output).write_text(build(results_dir), encoding="utf-8")
     print(f"wrote {args.output}")
+    if any(results_dir.glob("*.json")):
+        update_readme(Path(args.readme), results_dir)
+        print(f"updated the table in {args.readme}")
 
 
 if __name__ == "__main__":
