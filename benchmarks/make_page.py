@@ -77,7 +77,7 @@ def build(results_dir: Path) -> str:
         report = reports[name]
         seeds = ", ".join(map(str, report["seeds"]))
         lines += [
-            f"## {TITLES.get(name, name)}",
+            f"**{TITLES.get(name, name)}**",
             "",
             f"{report['n_samples']} samples, {report['n_features']} features, "
             f"n_clusters={report['n_clusters']}; seeds {seeds}.",
