@@ -42,7 +42,9 @@ _TOL, _N_ITER_NO_CHANGE = 1e-4, 10
 # Starting inverse temperature of "soft" and "gumbel", in units of the mean
 # squared distance to the nearest centroid after initialisation.
 _ALPHA = 1.0
-# Length of the clustering phase: about 2,000 steps, within 10 to 50 epochs.
+# Lengths of the two phases when not given: (optimiser steps, fewest epochs,
+# most epochs), as in BaseDeepClusterer._epochs.
+_PRETRAIN_BUDGET = (5000, 20, 100)
 _CLUSTER_BUDGET = (2000, 10, 50)
 
 
@@ -287,9 +289,7 @@ class DeepKMeans(BaseDeepClusterer):
         state = _ClusterState(self._image_shape)
         pretrain_epochs = self.pretrain_epochs
         if pretrain_epochs is None:
-            pretrain_epochs = auto_epochs(
-                training_set.n_batches, self._STEPS, self._MIN_EPOCHS, self._MAX_EPOCHS
-            )
+            pretrain_epochs = auto_epochs(training_set.n_batches, *_PRETRAIN_BUDGET)
         if pretrain_epochs:
             self._train(
                 "pretrain",
