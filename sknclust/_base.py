@@ -32,7 +32,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from sknclust._data import TrainingSet, fit_scaling, iter_scaled, resolve_scaler
 from sknclust._device import loadable_device, resolve_device
 from sknclust._engine import run_phase
-from sknclust._runs import check_index
+from sknclust._runs import on_check_rows
 
 
 def torch_seed(random_state) -> int:
@@ -345,13 +345,11 @@ class BaseDeepClusterer(
 
     def _check_partition(self, training_set):
         """Labels of the check rows: the argmax of :meth:`_cluster_scores`."""
-        index = check_index(training_set.n_samples)
         with torch.no_grad():
-            labels = [
-                self._cluster_scores(self.module_, training_set.rows(part)).argmax(1)
-                for part in index.split(1024)
-            ]
-        return torch.cat(labels).cpu().numpy()
+            scores = on_check_rows(
+                training_set, lambda rows: self._cluster_scores(self.module_, rows)
+            )
+        return scores.argmax(1).cpu().numpy()
 
     # ------------------------------------------------------------- inference
     def _inference(self, X, fn, *, scaled=True):

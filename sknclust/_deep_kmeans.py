@@ -11,7 +11,7 @@ from torch import nn
 
 from sknclust._base import BaseDeepClusterer, auto_epochs
 from sknclust._reseed import split_axis, starved_pairs
-from sknclust._runs import check_index
+from sknclust._runs import on_check_rows
 from sknclust.nn import Autoencoder, image_augment, reconstruction_loss
 
 
@@ -343,13 +343,7 @@ class DeepKMeans(BaseDeepClusterer):
         """
         module = self.module_
         with torch.no_grad():
-            index = check_index(training_set.n_samples)
-            z = torch.cat(
-                [
-                    module.autoencoder.encoder(training_set.rows(part))
-                    for part in index.split(1024)
-                ]
-            )
+            z = on_check_rows(training_set, module.autoencoder.encoder)
             labels = module.sq_distances(z).argmin(1)
             for k, j in starved_pairs(labels, self.n_clusters):
                 members = z[labels == j]

@@ -11,7 +11,7 @@ from torch.nn import functional as F
 
 from sknclust._base import BaseDeepClusterer
 from sknclust._reseed import STARVED, split_head, starved_pairs
-from sknclust._runs import RunSelection, check_index
+from sknclust._runs import RunSelection, on_check_rows
 from sknclust._views import Views
 from sknclust.nn import ConvEncoder, mlp
 
@@ -355,13 +355,7 @@ class NeuralMixtureEM(BaseDeepClusterer):
         """
         module = self.module_
         with torch.no_grad():
-            index = check_index(training_set.n_samples)
-            h = torch.cat(
-                [
-                    torch.relu(module.trunk(training_set.rows(part)))
-                    for part in index.split(1024)
-                ]
-            )
+            h = on_check_rows(training_set, lambda rows: torch.relu(module.trunk(rows)))
             u = module.head(h)
             log_p = self._batch_log_density(u) + module.log_weights
             return h, u, log_p.argmax(1)

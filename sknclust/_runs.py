@@ -27,6 +27,13 @@ def check_index(n_samples: int, n_rows: int = CHECK_ROWS) -> torch.Tensor:
     return torch.linspace(0, n_samples - 1, count).round().long()
 
 
+def on_check_rows(training_set, fn) -> torch.Tensor:
+    """``fn(rows)`` on the check rows of ``training_set``, in blocks of 1024
+    scaled rows, concatenated. Call it under ``torch.no_grad()``."""
+    index = check_index(training_set.n_samples)
+    return torch.cat([fn(training_set.rows(part)) for part in index.split(1024)])
+
+
 def select_run(losses, partitions, selection, verbose=0) -> int:
     """Index of the run to keep, given each run's final loss and partition.
 
