@@ -34,17 +34,16 @@ def on_check_rows(training_set, fn) -> torch.Tensor:
     return torch.cat([fn(training_set.rows(part)) for part in index.split(1024)])
 
 
-def select_run(losses, partitions, selection, verbose=0) -> int:
+def select_run(losses, partitions, verbose=0) -> int:
     """Index of the run to keep, given each run's final loss and partition.
 
-    ``"agreement"``: with three runs or more, the run whose partition agrees
-    most (mean NMI) with the others', since runs that split one class and
-    merge two others disagree with each other in different ways while good
-    runs agree. The final loss decides ties, the choice between two runs and
-    everything under ``"loss"``.
+    With three runs or more, the run whose partition agrees most (mean NMI)
+    with the others', since runs that split one class and merge two others
+    disagree with each other in different ways while good runs agree. The
+    final loss decides ties and the choice between two runs.
     """
     losses = np.asarray(losses, dtype=float)
-    if selection == "loss" or len(losses) < 3:
+    if len(losses) < 3:
         return int(np.argmin(losses))
     agreement = agreements(partitions)
     # Lexicographic: highest agreement, then lowest loss.
@@ -107,7 +106,6 @@ class RunSelection:
         kept = select_run(
             [history[-1]["train_loss"] for history, _, _ in runs],
             [labels for _, _, labels in runs],
-            "agreement",
             self.verbose,
         )
         history, state, _ = runs[kept]

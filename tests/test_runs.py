@@ -29,19 +29,18 @@ def test_agreements_are_mean_nmi_with_the_others():
 
 
 @pytest.mark.parametrize(
-    "losses, partitions, selection, kept",
+    "losses, partitions, kept",
     [
         # The merged run has the lowest loss; the agreeing runs win.
-        ([1.0, 2.0, 1.5], [MERGED, TRUTH, RENAMED], "agreement", 2),
-        ([1.0, 2.0, 1.5], [MERGED, TRUTH, RENAMED], "loss", 0),
+        ([1.0, 2.0, 1.5], [MERGED, TRUTH, RENAMED], 2),
         # Two runs: agreement cannot pick, the loss decides.
-        ([2.0, 1.0], [TRUTH, MERGED], "agreement", 1),
+        ([2.0, 1.0], [TRUTH, MERGED], 1),
         # All agree: the lowest loss.
-        ([3.0, 1.0, 2.0], [TRUTH, RENAMED, TRUTH], "agreement", 1),
+        ([3.0, 1.0, 2.0], [TRUTH, RENAMED, TRUTH], 1),
     ],
 )
-def test_select_run(losses, partitions, selection, kept):
-    assert select_run(losses, partitions, selection) == kept
+def test_select_run(losses, partitions, kept):
+    assert select_run(losses, partitions) == kept
 
 
 class _Estimator:
