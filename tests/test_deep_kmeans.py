@@ -25,19 +25,6 @@ def blobs():
     return make_blobs(n_samples=150, centers=3, n_features=6, random_state=2)
 
 
-def _shapes(n_per_shape=40):
-    """Noisy 8x8 images of two shapes: a bright top half and a bright left half."""
-    top = np.zeros((8, 8))
-    top[:4] = 1
-    left = np.zeros((8, 8))
-    left[:, :4] = 1
-    rows = np.concatenate(
-        [np.tile(img.ravel(), (n_per_shape, 1)) for img in (top, left)]
-    )
-    noise = np.random.RandomState(0).normal(scale=0.05, size=rows.shape)
-    return rows + noise, np.repeat([0, 1], n_per_shape)
-
-
 @pytest.mark.parametrize("strategy", ["soft", "alternating", "gumbel"])
 def test_strategies_recover_blobs(blobs, strategy):
     X, y = blobs
@@ -121,20 +108,13 @@ def test_alternating_loss_pulls_the_view_to_the_rows_centroid(blobs):
 
 
 @pytest.mark.parametrize("strategy", ["soft", "alternating", "gumbel"])
-def test_image_rows_train_on_warps_with_the_mlp(strategy, monkeypatch):
+def test_image_rows_train_on_warps_with_the_mlp(strategy, record_warps, two_shapes):
     # Warps in every pretraining step; in the clustering phase only
     # "alternating" pulls a warp to the centroid of its image.
     import sknclust._deep_kmeans as module
 
-    warped = []
-    warp = module.image_augment
-
-    def spy(x, image_shape, **kw):
-        warped.append(image_shape)
-        return warp(x, image_shape, **kw)
-
-    monkeypatch.setattr(module, "image_augment", spy)
-    X, y = _shapes()
+    warped = record_warps(module)
+    X, y = two_shapes
     est = DeepKMeans(
         2, strategy=strategy, image_shape=(8, 8), random_state=0, **FAST
     ).fit(X)

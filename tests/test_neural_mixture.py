@@ -84,24 +84,9 @@ def test_score_is_finite_log_likelihood(blobs, fitted):
     assert abs(fitted.score(X)) < 1.0
 
 
-def test_image_path_with_augmentation(monkeypatch):
-    warped = []
-    warp = _views.image_augment
-
-    def spy(x, image_shape, **kw):
-        warped.append(image_shape)
-        return warp(x, image_shape, **kw)
-
-    monkeypatch.setattr(_views, "image_augment", spy)
-    rng = np.random.RandomState(0)
-    # Two tiny 8x8 "shapes": a bright top half and a bright left half.
-    top = np.zeros((8, 8))
-    top[:4] = 1
-    left = np.zeros((8, 8))
-    left[:, :4] = 1
-    X = np.concatenate(
-        [np.tile(img.ravel(), (40, 1)) for img in (top, left)]
-    ) + rng.normal(scale=0.05, size=(80, 64))
+def test_image_path_with_augmentation(record_warps, two_shapes):
+    warped = record_warps(_views)
+    X, _ = two_shapes
     model = NeuralMixtureEM(
         n_clusters=2,
         image_shape=(8, 8),
