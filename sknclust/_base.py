@@ -5,7 +5,8 @@ training run (through the private skorch engine), batched inference, the final
 assignment of training labels and persistence. A subclass supplies its network
 (:meth:`_build_module`), its training schedule (:meth:`_fit_schedule`) and three
 per-batch inference hooks (:meth:`_embed`, :meth:`_cluster_scores`,
-:meth:`_score_samples`).
+:meth:`_score_samples`); :meth:`_partial_fit_chunk` trains on one chunk of a
+stream for ``partial_fit``.
 """
 
 import copy
@@ -29,10 +30,11 @@ from sklearn.utils import ClassifierTags, check_random_state
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from sknclust._data import TrainingSet, fit_scaling, iter_scaled, resolve_scaler
+from sknclust._data import RunningScaling, TrainingSet, iter_scaled, resolve_scaler
 from sknclust._device import loadable_device, resolve_device
 from sknclust._engine import run_phase
 from sknclust._runs import on_check_rows
+from sknclust._stream import StreamState
 
 
 def torch_seed(random_state) -> int:
@@ -189,6 +191,12 @@ class BaseDeepClusterer(
         """Train ``self.module_`` on ``training_set`` (calls :meth:`_train`)."""
 
     @abstractmethod
+    def _partial_fit_chunk(self, training_set, rng, first):
+        """Train ``self.module_`` on one chunk of a stream (calls :meth:`_train`
+        with ``online=True``); ``first`` marks the call that built the network.
+        Keep state between chunks in ``self._stream.extra``."""
+
+    @abstractmethod
     def _embed(self, module, rows):
         """Embedding of a batch of scaled rows (what :meth:`transform` returns)."""
 
@@ -267,8 +275,10 @@ class BaseDeepClusterer(
         device = resolve_device(self.device)
         seed = torch_seed(self.random_state)
 
-        self._scaling = resolve_scaler(X, self._image_shape)
-        self._offset, self._scale = fit_scaling(X, self._scaling)
+        self._scaling_stats = RunningScaling(
+            resolve_scaler(X, self._image_shape), X.shape[1]
+        ).update(X)
+        self._offset, self._scale = self._scaling_stats.offset_scale()
         training_set = TrainingSet(
             X,
             self._offset,
@@ -280,15 +290,92 @@ class BaseDeepClusterer(
         )
         self.device_ = str(device)
         self.history_ = {}
+        # A later partial_fit continues from the fitted state.
+        self._stream = StreamState(seed)
         with _private_torch_rng(seed, device), _denormals_flushed():
             self.module_ = self._build_module(X.shape[1]).to(device)
             self._fit_schedule(training_set, np.random.RandomState(seed))
         self.module_.eval()
+        n_epochs = sum(len(history) for history in self.history_.values())
+        self.n_steps_ = self._stream.n_steps = n_epochs * training_set.n_batches
 
         scores = self._inference(X, self._cluster_scores)
         self.labels_, self._label_bias = assign_populated(scores)
         self._n_features_out = self.embedding_dim
         return self
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y=None):
+        """Train on one chunk of data, continuing from the current state.
+
+        The first call (on an unfitted estimator) builds the network; every
+        call then trains it on ``X`` for ``max_epochs`` passes (default: half
+        the passes a fit makes over large data, so that two passes over a
+        stream train about as long as :meth:`fit`), at a constant learning
+        rate, keeping the optimiser state, the schedule position and the
+        scaling statistics (updated with each chunk) between calls. After
+        :meth:`fit`, it continues from the fitted model. Memory grows with
+        the chunk, not with the number of chunks.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            One chunk of training data, with the features of the first chunk.
+            The first chunk needs at least ``n_clusters`` rows.
+        y : Ignored
+            Not used, present here for API consistency by convention.
+
+        Returns
+        -------
+        self : object
+            The estimator, trained on one more chunk; ``labels_`` holds the
+            chunk's clusters.
+        """
+        first = not hasattr(self, "module_")
+        # Everything is checked before any state changes: a bad chunk leaves
+        # the model as it was.
+        X = self._validate_X(X, reset=first)
+        if first:
+            self._check_params_vs_input(X)
+        self._check_chunk(X, y)
+        if first:
+            device = resolve_device(self.device)
+            self.device_ = str(device)
+            self.history_ = {}
+            self._scaling_stats = RunningScaling(
+                resolve_scaler(X, self._image_shape), X.shape[1]
+            )
+            self._stream = StreamState(torch_seed(self.random_state))
+        device = torch.device(self.device_)
+        stream = self._stream
+        self._scaling_stats.update(X)
+        self._offset, self._scale = self._scaling_stats.offset_scale()
+        seed = stream.call_seed()
+        training_set = TrainingSet(
+            X,
+            self._offset,
+            self._scale,
+            device=device,
+            batch_size=min(self._batch_size(), X.shape[0]),
+            seed=seed,
+            drop_last=self._drop_last,
+        )
+        with _private_torch_rng(seed, device), _denormals_flushed():
+            if first:
+                self.module_ = self._build_module(X.shape[1]).to(device)
+            self._partial_fit_chunk(training_set, np.random.RandomState(seed), first)
+        self.module_.eval()
+        stream.n_calls += 1
+        self.n_steps_ = stream.n_steps
+        # No bias on a stream: every cluster need not appear in every chunk.
+        self._label_bias = np.zeros(self.n_clusters)
+        self.labels_ = self.predict(X)
+        self._n_features_out = self.embedding_dim
+        return self
+
+    def _check_chunk(self, X, y):
+        """Estimator-specific checks of a ``partial_fit`` chunk (before any
+        state changes)."""
 
     # Class-level choices of each estimator, not user parameters.
     _drop_last = False  # drop a ragged last batch (batch statistics)
@@ -318,14 +405,39 @@ class BaseDeepClusterer(
             training_set.n_batches, self._STEPS, self._MIN_EPOCHS, self._MAX_EPOCHS
         )
 
-    def _train(self, name, loss_fn, training_set, *, epochs, stop_after=None, **kw):
+    def _partial_epochs(self):
+        """Passes over a ``partial_fit`` chunk: ``max_epochs``, else half of
+        the fewest epochs a fit makes, so two passes over a stream train about
+        as long as a fit on the whole of it."""
+        if self.max_epochs is not None:
+            return int(self.max_epochs)
+        return max(self._MIN_EPOCHS // 2, 1)
+
+    def _train(
+        self,
+        name,
+        loss_fn,
+        training_set,
+        *,
+        epochs,
+        stop_after=None,
+        online=False,
+        **kw,
+    ):
         """Run one training phase of ``self.module_`` and record its history.
 
         ``stop_after=(tol, n_epochs)`` stops the phase once ``n_epochs`` epochs
         in a row improved the training loss by less than ``tol`` (relative).
+        ``online=True`` (``partial_fit``) continues the phase's optimiser from
+        the last chunk at a constant learning rate, appends to its history and
+        advances the stream's step count.
         """
         if stop_after is not None:
             kw.update(tol=stop_after[0], n_iter_no_change=stop_after[1])
+        lr_schedule = self._lr_schedule
+        if online:
+            kw["optimizer_state"] = self._stream.optimizers.setdefault(name, {})
+            lr_schedule = None
         history = run_phase(
             name,
             self.module_,
@@ -334,12 +446,16 @@ class BaseDeepClusterer(
             epochs=epochs,
             learning_rate=kw.pop("learning_rate", self.learning_rate),
             device=self.device_,
-            lr_schedule=self._lr_schedule,
+            lr_schedule=lr_schedule,
             early_stopping=stop_after is not None,
             verbose=self.verbose,
             **kw,
         )
-        self.history_[name] = history
+        if online:
+            self.history_.setdefault(name, []).extend(history)
+            self._stream.n_steps += len(history) * training_set.n_batches
+        else:
+            self.history_[name] = history
         self.module_.eval()
         return history
 

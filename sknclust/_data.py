@@ -12,40 +12,79 @@ import torch
 
 
 def resolve_scaler(X, image_shape) -> str:
-    """The scaling of data ``X``: ``"pixels"`` with ``image_shape``, ``"sparse"``
-    for sparse input, else ``"centre"`` (see :func:`fit_scaling`)."""
-    if image_shape is not None:
-        return "pixels"
-    return "sparse" if sp.issparse(X) else "centre"
+    """The scaling of data ``X``: ``"sparse"`` for sparse input (which must
+    stay sparse), ``"pixels"`` with ``image_shape``, else ``"centre"`` (see
+    :class:`RunningScaling`)."""
+    if sp.issparse(X):
+        return "sparse"
+    return "centre" if image_shape is None else "pixels"
 
 
-def fit_scaling(X, method):
-    """Per-feature ``(offset, scale)`` so that ``(X - offset) / scale`` is scaled.
+class RunningScaling:
+    """Scaling statistics of the rows seen so far, updated one chunk at a time.
 
-    Every method divides all features by one shared number, so the features
-    keep their relative spread, as :class:`~sklearn.cluster.KMeans` sees them:
-    scaling each feature to unit variance would let near-constant features
-    (the border pixels of an image, say) weigh as much as informative ones.
-    Features in different units want a scaler in a pipeline, as for KMeans.
+    ``(X - offset) / scale`` is the scaled data. Every method divides all
+    features by one shared number, so the features keep their relative spread,
+    as :class:`~sklearn.cluster.KMeans` sees them: scaling each feature to unit
+    variance would let near-constant features (the border pixels of an image,
+    say) weigh as much as informative ones. Features in different units want a
+    scaler in a pipeline, as for KMeans.
 
     - ``"pixels"``: one min-max range for all values, mapping them to [0, 1].
     - ``"centre"``: per-feature means removed, then division by the root mean
       feature variance, so the features' variances average to one.
     - ``"sparse"``: division by the largest absolute value; zeros stay zero.
+
+    :meth:`update` merges a chunk's statistics into the running ones (means
+    and variances by Chan's pairwise formula), so a stream is scaled as its
+    rows so far would be together, without keeping them.
     """
-    n_features = X.shape[1]
-    offset = np.zeros(n_features)
-    if method == "pixels" and not sp.issparse(X):
-        low, high = float(X.min()), float(X.max())
-        offset = np.full(n_features, low)
-        spread = high - low
-    elif method == "centre" and not sp.issparse(X):
-        offset = X.mean(axis=0, dtype=np.float64)
-        spread = math.sqrt(float(X.var(axis=0, dtype=np.float64).mean()))
-    else:
-        spread = float(abs(X).max()) if X.shape[0] else 1.0
-    spread = spread if spread > 1e-12 else 1.0
-    return offset, np.full(n_features, spread)
+
+    def __init__(self, method, n_features):
+        self.method = method
+        self.n_samples = 0
+        self.low, self.high, self.max_abs = math.inf, -math.inf, 0.0
+        self.mean = np.zeros(n_features)
+        self.sq_dev = np.zeros(n_features)  # per-feature sum of squared deviations
+
+    def update(self, X):
+        """Merge the statistics of chunk ``X`` (dense or sparse) in place."""
+        n = X.shape[0]
+        if n == 0:
+            return self
+        self.max_abs = max(self.max_abs, float(abs(X).max()))
+        self.low = min(self.low, float(X.min()))
+        self.high = max(self.high, float(X.max()))
+        if self.method == "centre":
+            dense = X.toarray() if sp.issparse(X) else X  # a chunk at a time
+            mean = dense.mean(axis=0, dtype=np.float64)
+            sq_dev = dense.var(axis=0, dtype=np.float64) * n
+            total = self.n_samples + n
+            delta = mean - self.mean
+            self.sq_dev += sq_dev + delta**2 * self.n_samples * n / total
+            self.mean += delta * n / total
+        self.n_samples += n
+        return self
+
+    def offset_scale(self):
+        """Per-feature ``(offset, scale)`` arrays for the rows seen so far."""
+        n_features = self.mean.shape[0]
+        offset = np.zeros(n_features)
+        if self.method == "pixels":
+            offset = np.full(n_features, self.low)
+            spread = self.high - self.low
+        elif self.method == "centre":
+            offset = self.mean.copy()
+            spread = math.sqrt(float(self.sq_dev.mean()) / max(self.n_samples, 1))
+        else:
+            spread = self.max_abs
+        spread = spread if spread > 1e-12 else 1.0
+        return offset, np.full(n_features, spread)
+
+
+def fit_scaling(X, method):
+    """Per-feature ``(offset, scale)`` of ``X`` (see :class:`RunningScaling`)."""
+    return RunningScaling(method, X.shape[1]).update(X).offset_scale()
 
 
 def _rows(X, index, offset, scale, dtype, device):

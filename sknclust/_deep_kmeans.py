@@ -46,6 +46,10 @@ _ALPHA = 1.0
 # most epochs), as in BaseDeepClusterer._epochs.
 _PRETRAIN_BUDGET = (5000, 20, 100)
 _CLUSTER_BUDGET = (2000, 10, 50)
+# partial_fit: every centroid count loses this share of a 1/K share of each
+# batch, so a centroid that keeps under a fifth of its share of a stream (as
+# starved clusters are defined in fit) loses its weight and is recycled.
+_COUNT_DECAY = 0.2
 
 
 class _ClusterState:
@@ -57,6 +61,7 @@ class _ClusterState:
         self.distance_scale = self.recon_scale = 1.0
         self.alpha = self.tau = 1.0
         self.counts = None
+        self.decay = 0.0
 
     def view(self, x):
         """A random warp of image rows; other rows as they are."""
@@ -98,12 +103,19 @@ def _alternating_loss(module, x, state, weight):
     d = ((z - target) ** 2).sum(1) / state.distance_scale
     recon = reconstruction_loss(view, x_hat) / state.recon_scale
     loss = (recon + weight * 0.5 * d).mean()
-    _update_centroids(module, z.detach(), labels, state.counts)
+    _update_centroids(module, z.detach(), labels, state.counts, state.decay)
     return loss
 
 
-def _update_centroids(module, z, labels, counts):
-    """DCN's online k-means step, with per-centroid counts as step sizes."""
+def _update_centroids(module, z, labels, counts, decay=0.0):
+    """DCN's online k-means step, with per-centroid counts as step sizes.
+
+    With ``decay`` (``partial_fit``) it is the dynamic online k-means of
+    Agostinelli et al.: after the step every count loses ``decay * B / K``
+    for a batch of B rows, so a centroid that stops receiving points loses
+    its weight (and stiffness), and one whose count reaches zero is recycled
+    onto the batch row farthest from its centroid, with a count of one.
+    """
     k = module.centroids.shape[0]
     batch_counts = torch.bincount(labels, minlength=k).to(z.dtype)
     sums = torch.zeros(k, z.shape[1], dtype=z.dtype, device=z.device)
@@ -114,6 +126,17 @@ def _update_centroids(module, z, labels, counts):
     centroids = module.centroids.data
     means = sums[hit] / batch_counts[hit].unsqueeze(1)
     centroids[hit] = (1 - step) * centroids[hit] + step * means
+    if decay > 0:
+        counts -= decay * labels.numel() / k
+        dead = torch.nonzero(counts <= 0).flatten()
+        if dead.numel():
+            far = ((z - centroids[labels]) ** 2).sum(1).argsort(descending=True)
+            for slot, row in zip(dead.tolist(), far.tolist(), strict=False):
+                centroids[slot] = z[row]
+                counts[slot] = 1.0
+
+
+_LOSSES = {"soft": _soft_loss, "alternating": _alternating_loss, "gumbel": _gumbel_loss}
 
 
 def dkm_alpha_schedule(alpha, n_steps):
@@ -277,6 +300,9 @@ class DeepKMeans(BaseDeepClusterer):
             self._conv_shape,
         )
 
+    # The clustering phase's length when max_epochs is None.
+    _STEPS, _MIN_EPOCHS, _MAX_EPOCHS = _CLUSTER_BUDGET
+
     def _batch_size(self):
         if self.batch_size is not None:
             return self.batch_size
@@ -300,11 +326,7 @@ class DeepKMeans(BaseDeepClusterer):
             )
         self._init_centroids(training_set, rng, state)
 
-        epochs = (
-            self.max_epochs
-            if self.max_epochs is not None
-            else auto_epochs(training_set.n_batches, *_CLUSTER_BUDGET)
-        )
+        epochs = self._epochs(training_set)
         alphas = dkm_alpha_schedule(_ALPHA, epochs)
         taus = np.geomspace(1.0, 0.1, epochs)
 
@@ -313,11 +335,7 @@ class DeepKMeans(BaseDeepClusterer):
             state.tau = taus[min(epoch, epochs - 1)]
 
         anneal(0)
-        loss = {
-            "soft": _soft_loss,
-            "alternating": _alternating_loss,
-            "gumbel": _gumbel_loss,
-        }[self.strategy]
+        loss = _LOSSES[self.strategy]
         module.centroids.requires_grad_(self.strategy != "alternating")
         history = self._train(
             "cluster",
@@ -330,8 +348,71 @@ class DeepKMeans(BaseDeepClusterer):
         module.centroids.requires_grad_(False)
         self.n_iter_ = len(history)
         self._final_alpha = alphas[-1]
+        self._keep_state(state, cluster_epochs=epochs)
+        self._score_scales(training_set)
+
+    def _keep_state(self, state, cluster_epochs):
+        """Fitted centroids and scales, and what partial_fit continues from."""
         self._distance_scale = state.distance_scale
-        self.cluster_centers_ = module.centroids.detach().cpu().numpy().copy()
+        self.cluster_centers_ = self.module_.centroids.detach().cpu().numpy().copy()
+        self._stream.extra.update(
+            counts=state.counts.cpu().numpy(),
+            distance_scale=state.distance_scale,
+            recon_scale=state.recon_scale,
+            cluster_epochs=cluster_epochs,
+        )
+
+    def _partial_fit_chunk(self, training_set, rng, first):
+        module = self.module_
+        extra = self._stream.extra
+        state = _ClusterState(self._image_shape)
+        module.centroids.requires_grad_(False)
+        if "counts" not in extra:
+            # The stream's first chunk: pretrain and initialise on it, as fit does.
+            pretrain_epochs = self.pretrain_epochs
+            if pretrain_epochs is None:
+                pretrain_epochs = auto_epochs(training_set.n_batches, *_PRETRAIN_BUDGET)
+            if pretrain_epochs:
+                self._train(
+                    "pretrain",
+                    lambda module, x, index: _pretrain_loss(module, x, state),
+                    training_set,
+                    epochs=pretrain_epochs,
+                    stop_after=(_TOL, _N_ITER_NO_CHANGE),
+                    online=True,
+                )
+            self._init_centroids(training_set, rng, state)
+            extra["cluster_epochs"] = 0
+        else:
+            state.distance_scale = extra["distance_scale"]
+            state.recon_scale = extra["recon_scale"]
+            state.counts = torch.as_tensor(
+                extra["counts"], device=module.centroids.device
+            )
+        state.decay = _COUNT_DECAY
+        done, epochs = extra["cluster_epochs"], self._partial_epochs()
+        alphas = dkm_alpha_schedule(_ALPHA, done + epochs)
+
+        def anneal(epoch):
+            # tau falls from 1 to 0.1 over the fewest clustering epochs of a fit.
+            state.alpha = alphas[done + epoch]
+            state.tau = 0.1 ** min((done + epoch) / (_CLUSTER_BUDGET[1] - 1), 1.0)
+
+        anneal(0)
+        loss = _LOSSES[self.strategy]
+        module.centroids.requires_grad_(self.strategy != "alternating")
+        self._train(
+            "cluster",
+            lambda module, x, index: loss(module, x, state, self.cluster_weight),
+            training_set,
+            epochs=epochs,
+            on_epoch_begin=anneal,
+            online=True,
+        )
+        module.centroids.requires_grad_(False)
+        self.n_iter_ = len(self.history_["cluster"])
+        self._final_alpha = state.alpha
+        self._keep_state(state, cluster_epochs=done + epochs)
         self._score_scales(training_set)
 
     def _reseed_starved(self, training_set, state):

@@ -97,11 +97,15 @@ def run_phase(
     on_epoch_begin=None,
     on_epoch_end=None,
     extra_params=(),
+    optimizer_state=None,
     verbose=0,
 ):
     """Train ``module`` for one phase and return its history as a list of dicts.
 
     ``extra_params`` are tensors outside ``module`` that the optimiser also updates.
+    ``optimizer_state`` is a dict that carries Adam's state from one call to the
+    next (``partial_fit``): loaded when it holds one, refreshed at the end, on
+    the CPU so that it pickles for any machine.
     """
     callbacks = [("hook", _EpochHook(on_epoch_begin, on_epoch_end))]
     if lr_schedule == "cosine":
@@ -141,6 +145,24 @@ def run_phase(
     )
     if verbose:
         print(f"[{name}] {epochs} epochs on {device}")
-    net.fit(training_set)
+    if optimizer_state is None:
+        net.fit(training_set)
+    else:
+        net.initialize()
+        if "adam" in optimizer_state:
+            net.optimizer_.load_state_dict(optimizer_state["adam"])
+        net.partial_fit(training_set)
+        optimizer_state["adam"] = _to_cpu(net.optimizer_.state_dict())
     keys = ("epoch", "train_loss", "dur")
     return [{k: row[k] for k in keys if k in row} for row in net.history]
+
+
+def _to_cpu(obj):
+    """``obj`` with every tensor in its nested dicts and lists copied to the CPU."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().cpu().clone()
+    if isinstance(obj, dict):
+        return {k: _to_cpu(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return type(obj)(_to_cpu(v) for v in obj)
+    return obj

@@ -289,12 +289,7 @@ class GMVAEClustering(BaseDeepClusterer):
 
     def _fit_schedule(self, training_set, rng):
         y_codes = self._encode_labels(training_set)
-        low, high = math.inf, -math.inf
-        for rows, _ in training_set.all_batches():
-            low = min(low, float(rows.min()))
-            high = max(high, float(rows.max()))
-        bernoulli = low >= 0.0 and high <= 1.0
-        self.reconstruction_ = "bernoulli" if bernoulli else "gaussian"
+        bernoulli = self._choose_reconstruction(training_set)
         epochs = self._epochs(training_set)
         views = None
         if self.consistency_weight > 0 and self._image_shape is not None:
@@ -320,6 +315,53 @@ class GMVAEClustering(BaseDeepClusterer):
         self.history_["train"] = history
         self.n_iter_ = len(history)
         anneal(len(history) - 1)
+        self.temperature_ = float(state.tau)
+
+    def _choose_reconstruction(self, training_set):
+        """Bernoulli likelihood for scaled rows in [0, 1], else Gaussian."""
+        low, high = math.inf, -math.inf
+        for rows, _ in training_set.all_batches():
+            low = min(low, float(rows.min()))
+            high = max(high, float(rows.max()))
+        bernoulli = low >= 0.0 and high <= 1.0
+        self.reconstruction_ = "bernoulli" if bernoulli else "gaussian"
+        return bernoulli
+
+    def _check_chunk(self, X, y):
+        if _is_semi_supervised(y):
+            raise ValueError(
+                "partial_fit trains without labels; for a semi-supervised model "
+                "use fit(X, y) with -1 marking the unlabelled rows."
+            )
+
+    def _partial_fit_chunk(self, training_set, rng, first):
+        if first:
+            bernoulli = self._choose_reconstruction(training_set)
+        else:
+            bernoulli = self.reconstruction_ == "bernoulli"
+        views = None
+        if self.consistency_weight > 0 and self._image_shape is not None:
+            views = Views(self._image_shape)
+        state = _GMVAEState(views, None, training_set, bernoulli)
+        # The temperature follows the stream's optimiser steps: it reaches its
+        # floor after half the step budget of a fit.
+        start, n_batches = self._stream.n_steps, training_set.n_batches
+        decay = math.log(_TAU_START / _TAU_MIN) / (self._STEPS / 2)
+
+        def anneal(epoch):
+            steps = start + epoch * n_batches
+            state.tau = max(_TAU_START * math.exp(-decay * steps), _TAU_MIN)
+
+        anneal(0)
+        self._train(
+            "train",
+            lambda module, x, index: self._loss(module, x, index, state),
+            training_set,
+            epochs=self._partial_epochs(),
+            on_epoch_begin=anneal,
+            online=True,
+        )
+        self.n_iter_ = len(self.history_["train"])
         self.temperature_ = float(state.tau)
 
     def _encode_labels(self, training_set):

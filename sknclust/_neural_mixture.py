@@ -347,6 +347,41 @@ class NeuralMixtureEM(BaseDeepClusterer):
         self._fit_inference_statistics(training_set, step_weights=warmup < epochs)
         self.weights_ = self.module_.log_weights.exp().cpu().numpy().astype(np.float64)
 
+    def _partial_fit_chunk(self, training_set, rng, first):
+        # The schedule follows the stream's optimiser steps: π stays uniform
+        # for the first _WARMUP share of the step budget a fit takes.
+        stream = self._stream
+        warmup_steps = _WARMUP * self._STEPS
+        views = Views(self._image_shape, self.n_neighbors)
+        if self.consistency_weight > 0:
+            views.prepare(training_set)  # neighbours within the chunk
+        state = _EMState(views)
+        start = stream.n_steps
+
+        def begin_epoch(epoch):
+            steps = start + epoch * training_set.n_batches
+            state.learning_weights = steps >= warmup_steps
+
+        def end_epoch(epoch):
+            self._split_starved(training_set, warm_up=not state.learning_weights)
+
+        try:
+            self._train(
+                "em",
+                lambda module, x, index: self._loss(module, x, index, state),
+                training_set,
+                epochs=self._partial_epochs(),
+                on_epoch_begin=begin_epoch,
+                on_epoch_end=end_epoch,
+                online=True,
+            )
+        finally:
+            views.release()
+        # The statistics of the current network on the latest chunk.
+        self._fit_inference_statistics(training_set, step_weights=False)
+        self.n_iter_ = len(self.history_["em"])
+        self.weights_ = self.module_.log_weights.exp().cpu().numpy().astype(np.float64)
+
     def _check_rows(self, training_set):
         """Head inputs, logits and hard assignments on the check rows.
 
