@@ -90,13 +90,10 @@ def test_bad_chunks_leave_the_model_as_it_was(cls, stream):
     proba = est.predict_proba(X)
     nan = X[chunks[1]].copy()
     nan[0, 0] = np.nan
-    bad = {
-        "features": X[chunks[1], :4],
-        "empty": X[:0],
-        "NaN": nan,
-    }
-    for name, chunk in bad.items():
-        with pytest.raises(ValueError):
+    # Each error names the problem.
+    bad = {"4 features": X[chunks[1], :4], "0 sample": X[:0], "NaN": nan}
+    for problem, chunk in bad.items():
+        with pytest.raises(ValueError, match=problem):
             est.partial_fit(chunk)
     assert (joblib.hash(est.module_.state_dict()), est.n_steps_) == state
     np.testing.assert_array_equal(est.predict_proba(X), proba)
@@ -129,7 +126,9 @@ def test_scaling_statistics_merge_chunk_by_chunk():
         running = RunningScaling(method, X.shape[1])
         for chunk in np.array_split(X, 7):
             running.update(chunk)
-        for got, want in zip(running.offset_scale(), fit_scaling(X, method)):
+        for got, want in zip(
+            running.offset_scale(), fit_scaling(X, method), strict=True
+        ):
             np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
 
 
