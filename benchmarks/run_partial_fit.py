@@ -1,0 +1,155 @@
+"""partial_fit on MNIST as a stream: accuracy against fit, and memory.
+
+Streams all 70,000 MNIST images (``image_shape=(1, 28, 28)``, defaults
+otherwise) in 10 shuffled chunks of 7,000, two passes of ``partial_fit``, and
+compares the accuracy on all rows with that of ``fit`` on all rows (read from
+``benchmarks/results/mnist_images.json``, the same defaults and seed). Peak
+resident memory is measured in fresh processes: ``partial_fit`` over one
+chunk, and over all ten, with one epoch a chunk (memory depends on the chunk,
+not on how long it trains). Writes ``benchmarks/results/partial_fit.json``
+after each estimator.
+
+    python benchmarks/run_partial_fit.py --data-dir ../shared/data --threads 2
+"""
+
+import argparse
+import json
+import platform
+import resource
+import subprocess
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+
+CHUNKS, PASSES = 10, 2
+ESTIMATORS = ["DeepKMeans", "NeuralMixtureEM", "GMVAEClustering"]
+
+
+def _load(data_dir):
+    from sknclust.datasets import load_mnist
+
+    X, y = load_mnist(data_dir, return_X_y=True)
+    return X, y
+
+
+def _stream(name, X, seed, n_chunks, passes, **params):
+    import sknclust
+
+    est = getattr(sknclust, name)(
+        n_clusters=10, image_shape=(1, 28, 28), random_state=seed, **params
+    )
+    order = np.random.RandomState(seed).permutation(len(X))
+    chunks = np.array_split(order, CHUNKS)[:n_chunks]
+    for _ in range(passes):
+        for chunk in chunks:
+            est.partial_fit(X[chunk])
+    return est
+
+
+def _memory_child(args):
+    """In a fresh process: peak RSS of partial_fit over the first n chunks."""
+    import torch
+
+    torch.set_num_threads(args.threads)
+    X, _ = _load(args.data_dir)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    one_epoch = {"max_epochs": 1}
+    if args.estimator == "DeepKMeans":
+        one_epoch["pretrain_epochs"] = 1
+    _stream(args.estimator, X, args.seed, args.memory_chunks, passes=1, **one_epoch)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"peak_mib": peak / 1024, "data_loaded_mib": before / 1024}))
+
+
+def _memory(args, name, n_chunks):
+    command = [sys.executable, __file__, "--memory-child", "--estimator", name]
+    command += ["--memory-chunks", str(n_chunks), "--seed", str(args.seed)]
+    command += ["--threads", str(args.threads), "--data-dir", str(args.data_dir)]
+    out = subprocess.run(command, check=True, capture_output=True, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", default="../shared/data")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--estimators", nargs="+", default=ESTIMATORS)
+    parser.add_argument("--memory-estimators", nargs="*", default=["NeuralMixtureEM"])
+    parser.add_argument("--output", default="benchmarks/results/partial_fit.json")
+    parser.add_argument("--memory-child", action="store_true")
+    parser.add_argument("--estimator")
+    parser.add_argument("--memory-chunks", type=int)
+    args = parser.parse_args(argv)
+    if args.memory_child:
+        return _memory_child(args)
+
+    import torch
+
+    from sknclust.metrics import clustering_accuracy
+
+    torch.set_num_threads(args.threads)
+    fitted = json.loads(Path("benchmarks/results/mnist_images.json").read_text())
+    fit_acc = {
+        r["estimator"]: r["ACC"] for r in fitted["results"] if r["seed"] == args.seed
+    }
+    X, y = _load(args.data_dir)
+    rows, memory = [], []
+    report = {
+        "dataset": "mnist",
+        "chunks": CHUNKS,
+        "chunk_size": len(X) // CHUNKS,
+        "passes": PASSES,
+        "seed": args.seed,
+        "date": date.today().isoformat(),
+        "machine": f"{platform.platform()}, torch {torch.__version__} with "
+        f"{args.threads} thread(s)",
+        "command": "python benchmarks/run_partial_fit.py "
+        + " ".join(argv or sys.argv[1:]),
+        "results": rows,
+        "memory": memory,
+    }
+    output = Path(args.output)
+    for name in args.memory_estimators:
+        one, ten = _memory(args, name, 1), _memory(args, name, CHUNKS)
+        memory.append(
+            {
+                "estimator": name,
+                "peak_mib_1_chunk": round(one["peak_mib"], 1),
+                "peak_mib_10_chunks": round(ten["peak_mib"], 1),
+                "data_loaded_mib": round(one["data_loaded_mib"], 1),
+                "ratio": round(ten["peak_mib"] / one["peak_mib"], 3),
+                # Above what loading the data and the libraries took.
+                "training_mib_1_chunk": round(
+                    one["peak_mib"] - one["data_loaded_mib"], 1
+                ),
+                "training_mib_10_chunks": round(
+                    ten["peak_mib"] - ten["data_loaded_mib"], 1
+                ),
+            }
+        )
+        print(memory[-1], flush=True)
+        output.write_text(json.dumps(report, indent=2) + "\n")
+    for name in args.estimators:
+        start = time.perf_counter()
+        est = _stream(name, X, args.seed, CHUNKS, PASSES)
+        seconds = time.perf_counter() - start
+        acc = clustering_accuracy(y, est.predict(X))
+        rows.append(
+            {
+                "estimator": name,
+                "partial_fit_ACC": round(float(acc), 5),
+                "fit_ACC": fit_acc.get(name),
+                "partial_fit_seconds": round(seconds, 1),
+            }
+        )
+        print(rows[-1], flush=True)
+        output.write_text(json.dumps(report, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
