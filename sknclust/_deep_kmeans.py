@@ -209,12 +209,16 @@ class DeepKMeans(BaseDeepClusterer):
     cluster_centers_ : ndarray of shape (n_clusters, embedding_dim)
         Centroids in the embedding space.
     labels_ : ndarray of shape (n_samples,), dtype=int64
-        Cluster of each training sample; every cluster is populated.
+        Cluster of each training sample; every cluster is populated. After
+        :meth:`partial_fit`, the clusters of the last chunk.
     n_iter_ : int
         Epochs run in the clustering phase.
     history_ : dict of list of dict
         Per-epoch training loss and duration, by phase (``"pretrain"``,
         ``"cluster"``).
+    n_steps_ : int
+        Optimiser steps taken, by :meth:`fit` (its kept run) and any
+        :meth:`partial_fit` calls after it.
     device_ : str
         Device the network lives on.
     n_features_in_ : int

@@ -147,6 +147,7 @@ class GMVAEClustering(BaseDeepClusterer):
     labels_ : ndarray of shape (n_samples,)
         Cluster of each training sample, every cluster populated; in a
         semi-supervised fit, the class label of that cluster (see ``classes_``).
+        After :meth:`partial_fit`, the clusters of the last chunk.
     classes_ : ndarray of shape (n_clusters,)
         Only after a semi-supervised fit: the label of each cluster. The sorted
         labels seen in ``y`` come first; clusters left over get the integers
@@ -160,6 +161,9 @@ class GMVAEClustering(BaseDeepClusterer):
     history_ : dict of list of dict
         Per-epoch training loss and duration of the kept run, under
         ``"train"``.
+    n_steps_ : int
+        Optimiser steps taken, by :meth:`fit` (its kept run) and any
+        :meth:`partial_fit` calls after it.
     device_ : str
         Device the network lives on.
     n_features_in_ : int

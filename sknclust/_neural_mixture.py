@@ -144,11 +144,15 @@ class NeuralMixtureEM(BaseDeepClusterer):
     weights_ : ndarray of shape (n_clusters,)
         Mixing weights π.
     labels_ : ndarray of shape (n_samples,), dtype=int64
-        Cluster of each training sample; every cluster is populated.
+        Cluster of each training sample; every cluster is populated. After
+        :meth:`partial_fit`, the clusters of the last chunk.
     n_iter_ : int
         Epochs of EM training run (of the kept run).
     history_ : dict of list of dict
         Per-epoch training loss and duration of the kept run, under ``"em"``.
+    n_steps_ : int
+        Optimiser steps taken, by :meth:`fit` (its kept run) and any
+        :meth:`partial_fit` calls after it.
     device_ : str
         Device the network lives on.
     n_features_in_ : int
