@@ -51,10 +51,75 @@ def _table(report):
     return format_markdown_table(header, rows)
 
 
-def build(results_dir: Path) -> str:
+def _defaults_reports(results_dir: Path) -> dict:
+    """The reports written by ``run_defaults.py`` (one per configuration)."""
     reports = {}
     for path in sorted(results_dir.glob("*.json")):
-        reports[path.stem] = json.loads(path.read_text(encoding="utf-8"))
+        report = json.loads(path.read_text(encoding="utf-8"))
+        rows = report.get("results") or [{}]
+        if "seeds" in report and "smallest_cluster" in rows[0]:
+            reports[path.stem] = report
+    return reports
+
+
+def _partial_fit_section(results_dir: Path) -> list:
+    """The streaming benchmark of ``run_partial_fit.py``, when it has run."""
+    path = results_dir / "partial_fit.json"
+    if not path.exists():
+        return []
+    report = json.loads(path.read_text(encoding="utf-8"))
+    rows = [
+        [
+            r["estimator"],
+            f"{r['partial_fit_ACC']:.3f}",
+            "" if r["fit_ACC"] is None else f"{r['fit_ACC']:.3f}",
+            f"{r['partial_fit_seconds']:.0f}",
+        ]
+        for r in report["results"]
+    ]
+    lines = [
+        "**MNIST as a stream (`partial_fit`)**",
+        "",
+        f"The 70,000 images in {report['chunks']} shuffled chunks of "
+        f"{report['chunk_size']:,}, {report['passes']} passes of `partial_fit`, "
+        f"defaults with `image_shape=(1, 28, 28)`, seed {report['seed']}; "
+        "`fit` is the same estimator fitted on all rows at once (the MNIST "
+        "table above). Command: `" + report["command"] + "`; "
+        f"{report['machine']}; {report['date']}.",
+        "",
+        format_markdown_table(
+            ["estimator", "ACC, partial_fit", "ACC, fit", "partial_fit [s]"], rows
+        ),
+        "",
+    ]
+    if report.get("memory"):
+        memory = [
+            [
+                m["estimator"],
+                f"{m['peak_mib_1_chunk']:.0f}",
+                f"{m['peak_mib_10_chunks']:.0f}",
+                f"{m['ratio']:.2f}",
+                f"{m['training_mib_1_chunk']:.0f}",
+                f"{m['training_mib_10_chunks']:.0f}",
+            ]
+            for m in report["memory"]
+        ]
+        header = ["estimator", "peak, 1 chunk [MiB]", "peak, 10 chunks [MiB]"]
+        header += ["ratio", "above data, 1 chunk", "above data, 10 chunks"]
+        lines += [
+            "Peak resident memory of a process that loads MNIST and runs "
+            "`partial_fit` over one chunk or over ten (one epoch a chunk); "
+            "'above data' subtracts what the process held after loading the "
+            "data and libraries.",
+            "",
+            format_markdown_table(header, memory),
+            "",
+        ]
+    return lines
+
+
+def build(results_dir: Path) -> str:
+    reports = _defaults_reports(results_dir)
     names = [n for n in ORDER if n in reports] + sorted(set(reports) - set(ORDER))
     if not names:
         return "No benchmark results yet: run `python benchmarks/run_defaults.py`.\n"
@@ -85,6 +150,7 @@ def build(results_dir: Path) -> str:
             _table(report),
             "",
         ]
+    lines += _partial_fit_section(results_dir)
     return "\n".join(lines)
 
 
@@ -94,10 +160,7 @@ README_END = "<!-- end of benchmark table -->"
 
 def headline(results_dir: Path) -> str:
     """Mean ACC of every estimator in every configuration, one row each."""
-    reports = {
-        p.stem: json.loads(p.read_text(encoding="utf-8"))
-        for p in sorted(results_dir.glob("*.json"))
-    }
+    reports = _defaults_reports(results_dir)
     names = [n for n in ORDER if n in reports]
     estimators = []
     for name in names:
