@@ -155,18 +155,19 @@ class OnlineKMeans(
     ----------
     n_clusters : int, default=8
         Number of centroids.
-    decay : float, default=0.002
+    decay : float, default=0.005
         Forgetting rate per point written; ``0`` gives plain sequential
         k-means, which never forgets. With ``forgetting="exponential"`` every
-        count shrinks by the factor ``exp(-decay)`` per point: a centroid
-        receiving a share ``p`` of the stream settles at a count of
-        ``p / decay``, so it averages roughly its last ``p / decay`` points
-        (the default remembers about the last 500 points of a centroid
-        holding a fifth of the stream), and one whose share vanishes is
-        recycled when its count falls below 1. With ``forgetting="linear"``
-        every count loses ``decay`` per point: a centroid holding less than a
-        share ``decay`` of the stream runs out and is recycled when its count
-        reaches 0, the others grow without bound.
+        count shrinks by the factor ``exp(-decay)`` per point written: a
+        centroid receiving a share ``p`` of the stream settles at a count of
+        ``p / decay`` and so averages roughly its last ``p / decay`` points
+        (40 for a centroid holding a fifth of the stream, at the default); a
+        centroid whose share falls below ``decay`` ends up below a count of 1
+        and is recycled. Keep ``decay`` well below ``1 / n_clusters``. With
+        ``forgetting="linear"`` every count loses ``decay`` per point written:
+        a centroid holding less than a share ``decay`` of the stream runs out
+        and is recycled when its count reaches 0, the others grow without
+        bound.
     forgetting : {"exponential", "linear"}, default="exponential"
         How counts decay. ``"linear"`` is the rule of the dynamic online
         k-means paper; ``"exponential"`` keeps counts bounded, so that
@@ -241,9 +242,9 @@ class OnlineKMeans(
     ...                        rng.normal(moving, 0.5, (50, 2))])
     ...     km = km.partial_fit(chunk)
     >>> np.sort(km.cluster_centers_[:, 0]).round(1) + 0.0
-    array([0. , 9.3])
+    array([0. , 9.9])
     >>> km.counts_.round()
-    array([245., 245.])
+    array([100., 100.])
     >>> km.transform([[0.0, 0.0]]).shape
     (1, 2)
     """
@@ -261,7 +262,7 @@ class OnlineKMeans(
         self,
         n_clusters: int = 8,
         *,
-        decay: float = 0.002,
+        decay: float = 0.005,
         forgetting: str = "exponential",
         batch_size: int = 1024,
         max_iter: int = 10,
