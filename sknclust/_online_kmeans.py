@@ -334,10 +334,10 @@ class OnlineKMeans(
     def partial_fit(self, X, y=None) -> "OnlineKMeans":
         """Update the centroids with one chunk of the stream.
 
-        The first call (or the first after :meth:`fit` is called again)
-        seeds the centroids on the chunk, which needs at least
-        ``n_clusters`` rows. Invalid input raises ``ValueError`` and leaves
-        the model as it was.
+        The first call seeds the centroids on the chunk, which needs at least
+        ``n_clusters`` rows; after :meth:`fit`, calls continue from the fitted
+        model. Invalid input raises ``ValueError`` and leaves the model as it
+        was.
 
         Parameters
         ----------
