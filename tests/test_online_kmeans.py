@@ -239,3 +239,20 @@ def test_pickled_model_predicts_and_continues_the_same():
         for chunk in np.array_split(X[40:], 3):
             m.partial_fit(chunk)
     np.testing.assert_array_equal(copy.cluster_centers_, model.cluster_centers_)
+
+
+@pytest.mark.parametrize("chunk_size", [1, 10, 500])
+def test_exponential_counts_settle_at_share_over_decay_whatever_the_chunks(
+    chunk_size,
+):
+    rng = np.random.RandomState(0)
+    X = np.vstack([blob(rng, [0, 0], 1000), blob(rng, [8, 0], 1000)])
+    X = X[rng.permutation(len(X))]
+    model = OnlineKMeans(n_clusters=2, decay=0.01, random_state=0)
+    model.partial_fit(X[:10])
+    for start in range(10, len(X), chunk_size):
+        model.partial_fit(X[start : start + chunk_size])
+    # the counts add up to 1 / decay, and each centroid, holding about half
+    # of the recent stream, to about 0.5 / decay
+    assert model.counts_.sum() == pytest.approx(100, rel=1e-6)
+    np.testing.assert_allclose(model.counts_, 50, rtol=0.2)
