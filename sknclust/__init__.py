@@ -4,6 +4,7 @@ from sknclust import datasets, metrics
 from sknclust._deep_kmeans import DeepKMeans
 from sknclust._gmvae import GMVAEClustering
 from sknclust._neural_mixture import NeuralMixtureEM
+from sknclust._online_kmeans import OnlineKMeans
 from sknclust._projective import (
     ProjectiveClusteringCompressor,
     subspace_dim_for_budget,
@@ -16,6 +17,7 @@ __all__ = [
     "DeepKMeans",
     "GMVAEClustering",
     "NeuralMixtureEM",
+    "OnlineKMeans",
     "ProjectiveClusteringCompressor",
     "datasets",
     "metrics",

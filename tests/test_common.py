@@ -9,6 +9,7 @@ from sknclust import (
     DeepKMeans,
     GMVAEClustering,
     NeuralMixtureEM,
+    OnlineKMeans,
     ProjectiveClusteringCompressor,
 )
 
@@ -23,9 +24,16 @@ ESTIMATORS = [
     ),
     GMVAEClustering(embedding_dim=4, **FAST),
     *(NeuralMixtureEM(density=d, **FAST) for d in ("batchnorm", "sigmoid")),
+    *(OnlineKMeans(n_clusters=4, forgetting=f) for f in ("exponential", "linear")),
 ]
 
-ALL = [DeepKMeans, GMVAEClustering, NeuralMixtureEM, ProjectiveClusteringCompressor]
+ALL = [
+    DeepKMeans,
+    GMVAEClustering,
+    NeuralMixtureEM,
+    OnlineKMeans,
+    ProjectiveClusteringCompressor,
+]
 
 
 @parametrize_with_checks(ESTIMATORS)
