@@ -279,15 +279,7 @@ class BaseDeepClusterer(
             resolve_scaler(X, self._image_shape), X.shape[1]
         ).update(X)
         self._offset, self._scale = self._scaling_stats.offset_scale()
-        training_set = TrainingSet(
-            X,
-            self._offset,
-            self._scale,
-            device=device,
-            batch_size=min(self._batch_size(), X.shape[0]),
-            seed=seed,
-            drop_last=self._drop_last,
-        )
+        training_set = self._training_set(X, device, seed)
         self.device_ = str(device)
         self.history_ = {}
         # A later partial_fit continues from the fitted state.
@@ -351,15 +343,7 @@ class BaseDeepClusterer(
         self._scaling_stats.update(X)
         self._offset, self._scale = self._scaling_stats.offset_scale()
         seed = stream.call_seed()
-        training_set = TrainingSet(
-            X,
-            self._offset,
-            self._scale,
-            device=device,
-            batch_size=min(self._batch_size(), X.shape[0]),
-            seed=seed,
-            drop_last=self._drop_last,
-        )
+        training_set = self._training_set(X, device, seed)
         with _private_torch_rng(seed, device), _denormals_flushed():
             if first:
                 self.module_ = self._build_module(X.shape[1]).to(device)
@@ -372,6 +356,18 @@ class BaseDeepClusterer(
         self.labels_ = self.predict(X)
         self._n_features_out = self.embedding_dim
         return self
+
+    def _training_set(self, X, device, seed):
+        """``X`` scaled with the current statistics, batched for training."""
+        return TrainingSet(
+            X,
+            self._offset,
+            self._scale,
+            device=device,
+            batch_size=min(self._batch_size(), X.shape[0]),
+            seed=seed,
+            drop_last=self._drop_last,
+        )
 
     def _check_chunk(self, X, y):
         """Estimator-specific checks of a ``partial_fit`` chunk (before any

@@ -317,18 +317,7 @@ class DeepKMeans(BaseDeepClusterer):
         module = self.module_
         module.centroids.requires_grad_(False)
         state = _ClusterState(self._image_shape)
-        pretrain_epochs = self.pretrain_epochs
-        if pretrain_epochs is None:
-            pretrain_epochs = auto_epochs(training_set.n_batches, *_PRETRAIN_BUDGET)
-        if pretrain_epochs:
-            self._train(
-                "pretrain",
-                lambda module, x, index: _pretrain_loss(module, x, state),
-                training_set,
-                epochs=pretrain_epochs,
-                stop_after=(_TOL, _N_ITER_NO_CHANGE),
-            )
-        self._init_centroids(training_set, rng, state)
+        self._pretrain(training_set, rng, state, online=False)
 
         epochs = self._epochs(training_set)
         alphas = dkm_alpha_schedule(_ALPHA, epochs)
@@ -373,19 +362,7 @@ class DeepKMeans(BaseDeepClusterer):
         module.centroids.requires_grad_(False)
         if "counts" not in extra:
             # The stream's first chunk: pretrain and initialise on it, as fit does.
-            pretrain_epochs = self.pretrain_epochs
-            if pretrain_epochs is None:
-                pretrain_epochs = auto_epochs(training_set.n_batches, *_PRETRAIN_BUDGET)
-            if pretrain_epochs:
-                self._train(
-                    "pretrain",
-                    lambda module, x, index: _pretrain_loss(module, x, state),
-                    training_set,
-                    epochs=pretrain_epochs,
-                    stop_after=(_TOL, _N_ITER_NO_CHANGE),
-                    online=True,
-                )
-            self._init_centroids(training_set, rng, state)
+            self._pretrain(training_set, rng, state, online=True)
             extra["cluster_epochs"] = 0
         else:
             state.distance_scale = extra["distance_scale"]
@@ -418,6 +395,22 @@ class DeepKMeans(BaseDeepClusterer):
         self._final_alpha = state.alpha
         self._keep_state(state, cluster_epochs=done + epochs)
         self._score_scales(training_set)
+
+    def _pretrain(self, training_set, rng, state, *, online):
+        """Denoising-autoencoder pretraining, then k-means on the embedding."""
+        epochs = self.pretrain_epochs
+        if epochs is None:
+            epochs = auto_epochs(training_set.n_batches, *_PRETRAIN_BUDGET)
+        if epochs:
+            self._train(
+                "pretrain",
+                lambda module, x, index: _pretrain_loss(module, x, state),
+                training_set,
+                epochs=epochs,
+                stop_after=(_TOL, _N_ITER_NO_CHANGE),
+                online=online,
+            )
+        self._init_centroids(training_set, rng, state)
 
     def _reseed_starved(self, training_set, state):
         """Move each starved centroid to one half of the largest cluster.
