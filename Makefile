@@ -33,4 +33,4 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix sknclust tests benchmarks
 
 clean:
-	rm -rf $(VENV) docs/_build docs/generated bench-out *.egg-info
+	rm -rf $(VENV) docs/_build docs/generated docs/auto_examples docs/sg_execution_times.rst bench-out *.egg-info
