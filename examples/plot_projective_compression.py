@@ -81,8 +81,17 @@ kept = [100 * (1 - c) for c in compressions]
 fig, ax = plt.subplots(figsize=(6, 4))
 ax.plot(kept, [r[2] for r in rows], "o-", label=f"projective clustering, k={n_kinds}")
 ax.plot(kept, [svd_error(r[3]) for r in rows], "s--", label="truncated SVD")
-for x, (_, j, err, rank) in zip(kept, rows):
-    ax.annotate(f"j={j}", (x, err), textcoords="offset points", xytext=(4, -12), fontsize=8)
+for x, (_, j, err, _) in zip(kept, rows, strict=True):
+    ax.annotate(
+        f"j={j}",
+        (x, err),
+        textcoords="offset points",
+        xytext=(0, 7),
+        ha="center",
+        fontsize=8,
+    )
+ax.set_xlim(5, 45)
+ax.set_ylim(0, None)
 ax.set_xlabel("parameters kept (% of the table)")
 ax.set_ylabel("relative reconstruction error")
 ax.set_title("Error at equal parameter budgets")
@@ -105,7 +114,12 @@ tokens = torch.tensor([[3, 14, 15], [92, 65, 35]])
 with torch.no_grad():
     original, approx = embedding(tokens), compressed(tokens)
 print("output shape:", tuple(approx.shape))
-print("parameters:", sum(p.numel() for p in embedding.parameters()), "->",
-      sum(p.numel() for p in compressed.parameters()))
-print(f"relative error on these tokens: {(approx - original).norm() / original.norm():.3f}")
+print(
+    "parameters:",
+    sum(p.numel() for p in embedding.parameters()),
+    "->",
+    sum(p.numel() for p in compressed.parameters()),
+)
+error = (approx - original).norm() / original.norm()
+print(f"relative error on these tokens: {error:.3f}")
 plt.show()

@@ -63,14 +63,16 @@ for name, pred in [("NeuralMixtureEM", labels), ("KMeans", kmeans_labels)]:
 # the digits of each class (rows) that fall in each cluster (columns).
 # ``predict_proba`` gives soft assignments, ``predict`` assigns new images and
 # ``transform`` returns the learned embedding.
-fig, axes = plt.subplots(2, 10, figsize=(10, 2.4))
-for row, (name, pred) in enumerate([("NeuralMixtureEM", labels), ("KMeans", kmeans_labels)]):
+fig, axes = plt.subplots(2, 10, figsize=(10, 3))
+for row, (name, pred) in enumerate(
+    [("NeuralMixtureEM", labels), ("KMeans", kmeans_labels)]
+):
     for k in range(10):
         ax = axes[row, k]
         ax.imshow(X[pred == k].mean(axis=0).reshape(8, 8), cmap="gray_r")
         ax.set_xticks([])
         ax.set_yticks([])
-        ax.set_title(f"{np.sum(pred == k)}", fontsize=8)
+        ax.set_title(f"{np.sum(pred == k)}", fontsize=7, pad=2)
     axes[row, 0].set_ylabel(name, fontsize=8)
 fig.suptitle("Mean image of each cluster (title: its size)")
 fig.tight_layout()

@@ -61,7 +61,7 @@ for _ in range(400):
     documents.append(" ".join(words))
     y.append(topic)
 y = np.array(y)
-for doc, topic in zip(documents[:4], y[:4]):
+for doc, topic in zip(documents[:4], y[:4], strict=True):
     print(f"{names[topic]:>10}: {doc}")
 
 # %%
@@ -105,7 +105,9 @@ for k, ax in enumerate(axes):
     ax.barh(terms[top], weights[top], color="tab:blue")
     ax.invert_yaxis()
     main_topic = names[np.bincount(y[labels == k], minlength=5).argmax()]
-    ax.set_title(f"cluster {k} ({np.sum(labels == k)} texts)\nmostly {main_topic}", fontsize=9)
+    ax.set_title(
+        f"cluster {k} ({np.sum(labels == k)} texts)\nmostly {main_topic}", fontsize=9
+    )
     ax.tick_params(axis="x", labelsize=7)
 fig.suptitle("Top words per cluster (mean tf-idf)")
 fig.tight_layout()
