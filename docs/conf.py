@@ -147,7 +147,6 @@ if HAVE_SPHINX_GALLERY:
         "remove_config_comments": True,
         "min_reported_time": 0,
         "show_memory": False,
-        "reference_url": {"sknclust": None},
     }
 
 
