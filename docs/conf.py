@@ -65,6 +65,9 @@ templates_path = ["_templates"]
 # benchmarks.rst by the ``markdown-include`` directive defined below; it is not a
 # page of its own.
 exclude_patterns = ["_build", "benchmarks.md"]
+if not HAVE_SPHINX_GALLERY:
+    # Left over from an earlier build with the gallery; its links need it.
+    exclude_patterns.append("sg_execution_times.rst")
 source_suffix = {".rst": "restructuredtext"}
 root_doc = "index"
 default_role = "literal"
