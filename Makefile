@@ -25,12 +25,12 @@ docs: $(STAMP)
 	$(BIN)/sphinx-build -W --keep-going -b html docs docs/_build/html
 
 lint: $(STAMP)
-	$(BIN)/ruff check sknclust tests benchmarks
-	$(BIN)/ruff format --check sknclust tests benchmarks
+	$(BIN)/ruff check sknclust tests benchmarks examples
+	$(BIN)/ruff format --check sknclust tests benchmarks examples
 
 format: $(STAMP)
-	$(BIN)/ruff format sknclust tests benchmarks
-	$(BIN)/ruff check --fix sknclust tests benchmarks
+	$(BIN)/ruff format sknclust tests benchmarks examples
+	$(BIN)/ruff check --fix sknclust tests benchmarks examples
 
 clean:
-	rm -rf $(VENV) docs/_build docs/generated bench-out *.egg-info
+	rm -rf $(VENV) docs/_build docs/generated docs/auto_examples docs/sg_execution_times.rst bench-out *.egg-info
