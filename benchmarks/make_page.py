@@ -118,6 +118,32 @@ def _partial_fit_section(results_dir: Path) -> list:
     return lines
 
 
+def _dask_section(results_dir: Path) -> list:
+    """The Dask benchmark of ``run_dask.py``, when it has run."""
+    path = results_dir / "dask.json"
+    if not path.exists():
+        return []
+    report = json.loads(path.read_text(encoding="utf-8"))
+    grid, inc = report["grid_search"], report["incremental_mnist"]
+    same = "the same" if grid["same_best_params"] else "different"
+    return [
+        "**Dask**",
+        "",
+        f"A `GridSearchCV` of {grid['candidates']} `DeepKMeans` candidates on "
+        "digits (2 folds) took "
+        f"{grid['seconds_n_jobs_2']:.0f} s with `n_jobs=2` and "
+        f"{grid['seconds_dask']:.0f} s on a 2-worker `LocalCluster` "
+        f"({grid['time_ratio']:.2f} times), with {same} best parameters and "
+        f"scores that differ by at most {grid['max_score_difference']:.1e}. "
+        f"MNIST as a dask array of {inc['chunks']} chunks: `Incremental` fitted "
+        f"{inc['estimator']} through `partial_fit` in {inc['fit_seconds']:.0f} s "
+        f"(one pass, ACC {inc['ACC']:.3f}) and `ParallelPostFit` predicted all "
+        f"rows in {inc['predict_seconds']:.0f} s. Command: "
+        f"`{report['command']}`; {report['machine']}; {report['date']}.",
+        "",
+    ]
+
+
 def build(results_dir: Path) -> str:
     reports = _defaults_reports(results_dir)
     names = [n for n in ORDER if n in reports] + sorted(set(reports) - set(ORDER))
@@ -151,6 +177,7 @@ def build(results_dir: Path) -> str:
             "",
         ]
     lines += _partial_fit_section(results_dir)
+    lines += _dask_section(results_dir)
     return "\n".join(lines)
 
 
