@@ -2,6 +2,7 @@
 
 import copy
 import math
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -12,6 +13,7 @@ from sklearn.base import (
     TransformerMixin,
     _fit_context,
 )
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import ClassifierTags
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.multiclass import check_classification_targets
@@ -45,6 +47,8 @@ _BATCHES_PER_EPOCH = 50
 _CLASS_SPLIT = 2.0
 # Rows per batch when the item encoder runs at inference.
 _ENCODE_BATCH = 1024
+# Weight of the pairwise term under the true number of classes.
+_TRUE_K_WEIGHT = 1.0
 # Probability clip of the pairwise cross-entropy.
 _EPS = 1e-6
 
@@ -128,35 +132,49 @@ class _SetClusterNet(nn.Module):
         return self.cluster(z)
 
 
-def _set_loss(module, rows, labels):
-    """Pairwise same-cluster cross-entropy plus cross-entropy on the count.
+def _pair_loss(same, target, off_diagonal):
+    """Weighted binary cross-entropy of P(same) against "same class", per set.
 
-    ``labels`` holds each item's class within its set, ``(n_sets, n_items)``.
-    P(same) of items i and j is the sum over k of P(k) times the probability
-    that both fall in the same of k clusters. Positive and negative pairs weigh
-    half each in every set (all of it when a set has one class).
+    Positive and negative pairs weigh half each (all of it when a set has one
+    class); the diagonal is left out.
     """
-    count_logits, per_k = module(rows)
-    log_pk = torch.log_softmax(count_logits, dim=1)
-    same = 0.0
-    for k, logits in enumerate(per_k):
-        p = torch.softmax(logits, dim=2)
-        same = same + log_pk[:, k, None, None].exp() * (p @ p.transpose(1, 2))
     same = same.clamp(_EPS, 1 - _EPS)
-    target = (labels[:, :, None] == labels[:, None, :]).to(same.dtype)
-    off_diagonal = 1 - torch.eye(labels.shape[1], dtype=same.dtype, device=same.device)
     pos = target * off_diagonal
     neg = (1 - target) * off_diagonal
     n_pos = pos.sum((1, 2), keepdim=True)
     n_neg = neg.sum((1, 2), keepdim=True)
     share = torch.where(n_neg > 0, 0.5, 1.0)
     weights = share * pos / n_pos.clamp_min(1) + (1 - share) * neg / n_neg.clamp_min(1)
-    pair_loss = -(
-        weights * (target * same.log() + (1 - target) * (1 - same).log())
-    ).sum((1, 2))
+    log_likelihood = target * same.log() + (1 - target) * (1 - same).log()
+    return -(weights * log_likelihood).sum((1, 2))
+
+
+def _set_loss(module, rows, labels):
+    """Pairwise same-cluster cross-entropy plus cross-entropy on the count.
+
+    ``labels`` holds each item's class within its set, ``(n_sets, n_items)``.
+    P(same) of items i and j is the sum over k of P(k) times the probability
+    that both fall in the same of k clusters. A second pairwise term scores
+    the assignments under the set's true number of classes alone, so that each
+    k's head learns from every set of k classes whatever P(k) says.
+    """
+    count_logits, per_k = module(rows)
+    pk = torch.softmax(count_logits, dim=1)
     n_classes = (labels.max(1).values + 1).clamp(max=module.max_k)
+    target = (labels[:, :, None] == labels[:, None, :]).to(pk.dtype)
+    off_diagonal = 1 - torch.eye(labels.shape[1], dtype=pk.dtype, device=pk.device)
+    same = 0.0
+    same_true = torch.zeros_like(target)
+    for k, logits in enumerate(per_k, start=1):
+        p = torch.softmax(logits, dim=2)
+        agree = p @ p.transpose(1, 2)
+        same = same + pk[:, k - 1, None, None] * agree
+        same_true = torch.where((n_classes == k)[:, None, None], agree, same_true)
+    loss = _pair_loss(same, target, off_diagonal)
+    if _TRUE_K_WEIGHT:
+        loss = loss + _TRUE_K_WEIGHT * _pair_loss(same_true, target, off_diagonal)
     count_loss = F.cross_entropy(count_logits, n_classes - 1, reduction="none")
-    return (pair_loss + count_loss).mean()
+    return (loss + count_loss).mean()
 
 
 def _class_counts(n_items, n_classes, rng):
@@ -536,7 +554,11 @@ class LearnedClustering(
             log_pk = torch.log_softmax(count_logits, 0).cpu().numpy()
             k = int(np.argmax(log_pk)) + 1
             scores = torch.log_softmax(per_k[k - 1][0].double(), 1).cpu().numpy()
-            labels, bias = assign_populated(scores)
+            with warnings.catch_warnings():
+                # Rows the network cannot tell apart leave a cluster empty; it
+                # is dropped below, so k falls.
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                labels, bias = assign_populated(scores)
             labels, proba = _drop_empty(labels, scores + bias)
             return labels, log_pk, proba
         n_chunks = math.ceil(n_items / largest)
@@ -599,13 +621,17 @@ class LearnedClustering(
 
         Returns
         -------
-        proba : ndarray of shape (n_samples, k)
-            Rows sum to one; ``k`` and the columns are those of :meth:`predict`.
-            For a set clustered in chunks, each row's probabilities over its
-            chunk's clusters are summed over the clusters they were merged into.
+        proba : ndarray of shape (n_samples, max_clusters)
+            Column ``c`` is the probability that the row is in cluster ``c`` of
+            :meth:`predict`; the columns from ``k`` on (the clusters that
+            :meth:`predict` does not use) are zero, and rows sum to one. For a
+            set clustered in chunks, each row's probabilities over its chunk's
+            clusters are summed over the clusters they were merged into.
         """
         X, _, _, proba = self._predict_set(X)
-        return proba.astype(X.dtype, copy=False)
+        padded = np.zeros((X.shape[0], self.max_clusters), dtype=X.dtype)
+        padded[:, : proba.shape[1]] = proba
+        return padded
 
     def predict_n_clusters_proba(self, X):
         """Distribution of the number of clusters in the set ``X``.

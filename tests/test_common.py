@@ -8,6 +8,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from sknclust import (
     DeepKMeans,
     GMVAEClustering,
+    LearnedClustering,
     NeuralMixtureEM,
     ProjectiveClusteringCompressor,
 )
@@ -23,9 +24,16 @@ ESTIMATORS = [
     ),
     GMVAEClustering(embedding_dim=4, **FAST),
     *(NeuralMixtureEM(density=d, **FAST) for d in ("batchnorm", "sigmoid")),
+    LearnedClustering(max_clusters=4, hidden_dims=(16,), set_size=(9, 16), n_sets=64),
 ]
 
-ALL = [DeepKMeans, GMVAEClustering, NeuralMixtureEM, ProjectiveClusteringCompressor]
+ALL = [
+    DeepKMeans,
+    GMVAEClustering,
+    LearnedClustering,
+    NeuralMixtureEM,
+    ProjectiveClusteringCompressor,
+]
 
 
 @parametrize_with_checks(ESTIMATORS)
