@@ -17,12 +17,15 @@ For every set it reports whether the number of clusters k is found exactly,
 the absolute error of k, ARI and NMI (arithmetic mean), for LearnedClustering
 and two two-stage baselines on its own embedding (``transform``): KMeans with
 k chosen by the silhouette score among 2..5, four initialisations each (the
-silhouette needs two clusters, so it cannot answer 1), and scikit-learn's HDBSCAN with its
-defaults (its noise points form one more cluster). It also reports the
-training time and the prediction time per set (and for sets of 200 rows).
-Writes ``benchmarks/results/learned_clustering.json`` and ``.md``.
+silhouette needs two clusters, so it cannot answer 1), and scikit-learn's
+HDBSCAN with its defaults (its noise points form one more cluster). It also
+reports the training time and the prediction time per set (and for sets of
+200 rows). Writes ``benchmarks/results/learned_clustering.json`` and ``.md``;
+configurations run separately (for instance side by side, one thread each)
+are added to the same report.
 
     nohup nice python benchmarks/run_learned_clustering.py --threads 2 > lc.log &
+    python benchmarks/run_learned_clustering.py --configs mnist --threads 1
 """
 
 import argparse
@@ -123,9 +126,10 @@ def evaluate(model, X, y, sets, seed):
         name: {key: float(np.mean([r[key] for r in rows])) for key in rows[0]}
         for name, rows in methods.items()
     }
-    full = [i for i in sets if len(i) == SET_SIZES[1]] or [
-        np.concatenate(sets)[: SET_SIZES[1]]
-    ]
+    # Sets of exactly 200 rows (up to five classes) for the timing.
+    pooled = np.concatenate(sets)
+    starts = range(0, min(20 * SET_SIZES[1], len(pooled) - SET_SIZES[1] + 1), 200)
+    full = [pooled[i : i + SET_SIZES[1]] for i in starts]
     start = time.perf_counter()
     for index in full:
         model.predict(X[index])
@@ -136,7 +140,8 @@ def evaluate(model, X, y, sets, seed):
 def run(name, X_train, y_train, X_test, y_test, sets, args):
     keep = np.isin(y_train, list(SEEN))
     start = time.perf_counter()
-    model = LearnedClustering(MAX_CLUSTERS, random_state=args.seed).fit(
+    extra = {} if args.train_sets is None else {"n_sets": args.train_sets}
+    model = LearnedClustering(MAX_CLUSTERS, random_state=args.seed, **extra).fit(
         X_train[keep], y_train[keep]
     )
     train_seconds = time.perf_counter() - start
@@ -180,8 +185,9 @@ def markdown(results, meta):
         ]
         for config, r in results.items()
     ]
+    commands = sorted({f"`{r['meta']['command']}`" for r in results.values()})
     return (
-        f"Command: `{meta['command']}`  \n"
+        f"Commands: {', '.join(commands)}  \n"
         f"Machine: {meta['machine']}, {meta['threads']} torch threads  \n"
         f"Date: {meta['date']}; {meta['n_sets']} test sets, seed {meta['seed']}\n\n"
         + format_markdown_table(header, rows)
@@ -196,6 +202,9 @@ def main(argv=None):
     parser.add_argument("--configs", nargs="+", default=["mnist", "usps_to_mnist"])
     parser.add_argument("--n-sets", type=int, default=500)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--train-sets", type=int, default=None, help="n_sets (default: the default)"
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--output-dir", default="benchmarks/results")
@@ -238,14 +247,23 @@ def main(argv=None):
         "n_sets": args.n_sets,
         "seed": args.seed,
     }
-    out = Path(args.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "learned_clustering.json").write_text(
-        json.dumps({"meta": meta, "results": results}, indent=2) + "\n"
-    )
-    (out / "learned_clustering.md").write_text(markdown(results, meta))
-    print(markdown(results, meta))
+    write_report(Path(args.output_dir), meta, results)
     return 0
+
+
+def write_report(out, meta, results):
+    """Add ``results`` to the JSON report (configurations run separately share
+    it) and rewrite the markdown table from all of them."""
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "learned_clustering.json"
+    report = json.loads(path.read_text()) if path.exists() else {"runs": {}}
+    for config, result in results.items():
+        report["runs"][config] = {"meta": meta, **result}
+    path.write_text(json.dumps(report, indent=2) + "\n")
+    runs = report["runs"]
+    table = markdown(runs, next(iter(runs.values()))["meta"]) if runs else ""
+    (out / "learned_clustering.md").write_text(table)
+    print(table)
 
 
 if __name__ == "__main__":
