@@ -31,7 +31,7 @@ from sknclust._base import (
 from sknclust._data import TrainingSet, fit_scaling, iter_scaled, resolve_scaler
 from sknclust._device import resolve_device
 from sknclust._engine import run_phase
-from sknclust.nn import ConvEncoder, mlp
+from sknclust.nn import ConvDecoder, ConvEncoder, mlp
 
 # Width, heads and depth of the set network (the transformer over the items).
 _WIDTH = 64
@@ -39,6 +39,10 @@ _HEADS = 4
 _LAYERS = 2
 # Channels of the convolutional item encoder (image rows).
 _CHANNELS = (16, 32, 64)
+# Weight of the items' reconstruction error in the loss.
+_RECONSTRUCTION = 1.0
+# Share of training sets whose classes may be blends of two training classes.
+_MIXED_SETS = 0.5
 # Sets per optimiser step, and optimiser steps per engine epoch.
 _SETS_PER_BATCH = 16
 _BATCHES_PER_EPOCH = 50
@@ -69,10 +73,12 @@ class _SetClusterNet(nn.Module):
         super().__init__()
         if image_shape is None:
             self.encoder = mlp([n_features, *hidden_dims, embedding_dim])
+            self.decoder = mlp([embedding_dim, *reversed(hidden_dims), n_features])
         else:
             self.encoder = ConvEncoder(image_shape, embedding_dim, channels=_CHANNELS)
+            self.decoder = ConvDecoder(image_shape, embedding_dim, channels=_CHANNELS)
         self.max_k = max_k
-        self.project = nn.Sequential(nn.ReLU(), nn.Linear(embedding_dim, _WIDTH))
+        self.project = nn.Linear(embedding_dim, _WIDTH)
         self.items = nn.TransformerEncoder(
             nn.TransformerEncoderLayer(
                 _WIDTH,
@@ -113,6 +119,9 @@ class _SetClusterNet(nn.Module):
         return self.encoder(x)
 
     def cluster(self, z):
+        # Each set is centred on its mean: where a set lies says nothing
+        # about how to group it.
+        z = z - z.mean(1, keepdim=True)
         h = self.items(self.project(z))
         pooled = torch.cat([h.mean(1), h.amax(1)], dim=1)
         count_logits = self.count(pooled)
@@ -128,8 +137,10 @@ class _SetClusterNet(nn.Module):
 
     def forward(self, x):
         n_sets, n_items = x.shape[:2]
-        z = self.embed(x.reshape(n_sets * n_items, -1)).reshape(n_sets, n_items, -1)
-        return self.cluster(z)
+        flat = x.reshape(n_sets * n_items, -1)
+        z = self.embed(flat)
+        reconstruction_error = (self.decoder(z) - flat).square().mean()
+        return (*self.cluster(z.reshape(n_sets, n_items, -1)), reconstruction_error)
 
 
 def _pair_loss(same, target, off_diagonal):
@@ -158,7 +169,7 @@ def _set_loss(module, rows, labels):
     the assignments under the set's true number of classes alone, so that each
     k's head learns from every set of k classes whatever P(k) says.
     """
-    count_logits, per_k = module(rows)
+    count_logits, per_k, reconstruction_error = module(rows)
     pk = torch.softmax(count_logits, dim=1)
     n_classes = (labels.max(1).values + 1).clamp(max=module.max_k)
     target = (labels[:, :, None] == labels[:, None, :]).to(pk.dtype)
@@ -174,7 +185,7 @@ def _set_loss(module, rows, labels):
     if _TRUE_K_WEIGHT:
         loss = loss + _TRUE_K_WEIGHT * _pair_loss(same_true, target, off_diagonal)
     count_loss = F.cross_entropy(count_logits, n_classes - 1, reduction="none")
-    return (loss + count_loss).mean()
+    return (loss + count_loss).mean() + _RECONSTRUCTION * reconstruction_error
 
 
 def _class_counts(n_items, n_classes, rng):
@@ -202,6 +213,7 @@ class _SetSampler:
         self.set_size = set_size
         self.n_batches = n_batches
         self.batch_size = _SETS_PER_BATCH
+        self.mixing = _MIXED_SETS
         self.rng = np.random.RandomState(seed)
 
     def __len__(self):
@@ -210,22 +222,41 @@ class _SetSampler:
     def draw(self):
         rng = self.rng
         n_items = rng.randint(self.set_size[0], self.set_size[1] + 1)
-        index = np.empty((self.batch_size, n_items), dtype=np.int64)
-        labels = np.empty((self.batch_size, n_items), dtype=np.int64)
-        top = min(self.max_k, len(self.by_class), n_items)
+        shape = (self.batch_size, n_items)
+        index, partner = np.empty(shape, dtype=np.int64), np.empty(shape, np.int64)
+        labels, weight = np.empty(shape, dtype=np.int64), np.ones(shape)
+        n_classes = len(self.by_class)
+        pairs = [(a, b) for a in range(n_classes) for b in range(a, n_classes)]
         for s in range(self.batch_size):
-            k = rng.randint(1, top + 1)
-            chosen = rng.choice(len(self.by_class), k, replace=False)
+            ids = (
+                pairs
+                if rng.rand() < _MIXED_SETS
+                else [(a, a) for a in range(n_classes)]
+            )
+            k = rng.randint(1, min(self.max_k, len(ids), n_items) + 1)
             counts = _class_counts(n_items, k, rng)
             labels[s] = np.repeat(np.arange(k), counts)
-            index[s] = np.concatenate(
-                [
-                    rng.choice(self.by_class[c], m, replace=m > self.by_class[c].size)
-                    for c, m in zip(chosen, counts, strict=True)
-                ]
-            )
-        rows = self.rows.rows(index.ravel()).reshape(self.batch_size, n_items, -1)
+            firsts, seconds, weights = [], [], []
+            for i, m in zip(
+                rng.choice(len(ids), k, replace=False), counts, strict=True
+            ):
+                a, b = ids[i]
+                firsts.append(self._rows_of(a, m))
+                seconds.append(self._rows_of(b, m))
+                weights.append(np.full(m, 1.0 if a == b else rng.uniform(0.4, 0.6)))
+            index[s], partner[s] = np.concatenate(firsts), np.concatenate(seconds)
+            weight[s] = np.concatenate(weights)
+        rows = self.rows.rows(index.ravel()).reshape(*shape, -1)
+        if self.mixing:
+            others = self.rows.rows(partner.ravel()).reshape(*shape, -1)
+            w = torch.as_tensor(weight[..., None], dtype=rows.dtype, device=rows.device)
+            rows = w * rows + (1 - w) * others
         return rows, torch.as_tensor(labels, device=rows.device)
+
+    def _rows_of(self, c, m):
+        """``m`` random training rows of class ``c``."""
+        members = self.by_class[c]
+        return self.rng.choice(members, m, replace=m > members.size)
 
     def __iter__(self):
         for _ in range(self.n_batches):
@@ -267,7 +298,7 @@ class LearnedClustering(
         Smallest and largest number of rows of a training set. Sets larger
         than ``set_size[1]`` are clustered in chunks of at most that size
         whose clusters are then merged.
-    n_sets : int, default=40000
+    n_sets : int, default=20000
         Number of random sets drawn during training (16 per optimiser step).
     learning_rate : float, default=1e-3
         Adam learning rate (with a cosine decay to a tenth).
@@ -333,16 +364,16 @@ class LearnedClustering(
     >>> centres = rng.uniform(-10, 10, size=(40, 2))
     >>> y = np.repeat(np.arange(40), 25)
     >>> X = centres[y] + rng.normal(scale=0.5, size=(1000, 2))
-    >>> model = LearnedClustering(max_clusters=3, hidden_dims=(32,),
-    ...                           set_size=(10, 30), n_sets=1600,
-    ...                           random_state=0).fit(X, y)
+    >>> model = LearnedClustering(max_clusters=3, hidden_dims=(16,),
+    ...                           embedding_dim=8, set_size=(8, 24),
+    ...                           n_sets=320, random_state=0).fit(X, y)
     >>> new = np.array([[30.0, 30.0], [30.2, 29.9], [-30.0, 30.0], [-30.1, 30.2]])
     >>> model.predict(new).shape
     (4,)
     >>> model.predict_n_clusters_proba(new).shape
     (3,)
     >>> model.transform(new).shape
-    (4, 64)
+    (4, 8)
     """
 
     _parameter_constraints: dict = {
@@ -366,7 +397,7 @@ class LearnedClustering(
         embedding_dim: int = 64,
         image_shape: tuple[int, ...] | None = None,
         set_size: tuple[int, int] = (20, 200),
-        n_sets: int = 40000,
+        n_sets: int = 20000,
         learning_rate: float = 1e-3,
         device: str = "auto",
         random_state=None,
