@@ -3,9 +3,11 @@
 import copy
 import math
 import warnings
+import zlib
 from numbers import Integral, Real
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 from sklearn.base import (
     BaseEstimator,
@@ -567,14 +569,16 @@ class LearnedClustering(
             ]
         )
 
-    def _partition(self, module, z):
+    def _partition(self, module, z, keys=None):
         """Cluster the item embeddings ``z`` as one set.
 
         Returns ``(labels, log P(k), proba)``. A set of more than
-        ``set_size[1]`` items is split into chunks of at most that size by a
-        fixed pseudo-random permutation; each chunk is clustered, and the mean
-        embeddings of the chunks' clusters are clustered in turn (recursively)
-        to merge them. P(k) is then that of the merge.
+        ``set_size[1]`` items is split into chunks of at most that size, in
+        the order of ``keys`` (a checksum of each item's content, so that the
+        chunks do not depend on the order of the rows); each chunk is
+        clustered, and the mean embeddings of the chunks' clusters are
+        clustered in turn (recursively) to merge them. P(k) is then that of
+        the merge.
         """
         n_items = z.shape[0]
         largest = self.set_size[1]
@@ -593,7 +597,9 @@ class LearnedClustering(
             labels, proba = _drop_empty(labels, scores + bias)
             return labels, log_pk, proba
         n_chunks = math.ceil(n_items / largest)
-        order = np.random.RandomState(0).permutation(n_items)
+        if keys is None:
+            keys = _content_keys(z.cpu().numpy())
+        order = np.argsort(keys, kind="stable")
         chunk_labels = np.empty(n_items, dtype=np.int64)
         chunk_proba, prototypes, offset = [], [], 0
         for part in np.array_split(order, n_chunks):
@@ -621,7 +627,9 @@ class LearnedClustering(
         X = self._validate_X(X, reset=False)
         module = self._inference_module(X)
         with torch.inference_mode():
-            labels, log_pk, proba = self._partition(module, self._embed_rows(module, X))
+            z = self._embed_rows(module, X)
+            keys = _content_keys(X) if X.shape[0] > self.set_size[1] else None
+            labels, log_pk, proba = self._partition(module, z, keys)
         return X, labels, log_pk, proba
 
     def predict(self, X):
@@ -714,6 +722,19 @@ class LearnedClustering(
         tags.classifier_tags = ClassifierTags(multi_class=True)
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags
+
+
+def _content_keys(X):
+    """A checksum of each row of ``X`` (dense or CSR): a pseudo-random order
+    of the rows that does not depend on where they stand."""
+    if sp.issparse(X):
+        return np.array(
+            [
+                zlib.crc32(X.indices[a:b].tobytes() + X.data[a:b].tobytes())
+                for a, b in zip(X.indptr[:-1], X.indptr[1:], strict=True)
+            ]
+        )
+    return np.array([zlib.crc32(row.tobytes()) for row in np.ascontiguousarray(X)])
 
 
 def _drop_empty(labels, scores):

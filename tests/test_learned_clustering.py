@@ -106,6 +106,9 @@ def test_large_sets_are_clustered_in_chunks(fitted):
     assert adjusted_rand_score(y, labels) == pytest.approx(1)
     small = np.concatenate([np.flatnonzero(y == c)[:15] for c in range(2)])
     assert adjusted_rand_score(labels[small], fitted.predict(X[small])) == 1
+    # The chunks follow the rows' content, not their order.
+    order = np.random.RandomState(1).permutation(len(X))
+    np.testing.assert_array_equal(fitted.predict(X[order]), labels[order])
     proba = fitted.predict_proba(X)
     assert proba.shape == (600, 3)
     np.testing.assert_allclose(proba.sum(1), 1, rtol=1e-6)
