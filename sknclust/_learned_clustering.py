@@ -204,7 +204,10 @@ class _SetSampler:
     ``max_clusters`` (at most the number of training classes and the set
     size), the classes themselves, the split of the set among them, and the
     rows of each class (with replacement only when a class has too few).
-    Items of a set are yielded grouped by class: the network cannot see order.
+    In a share ``_MIXED_SETS`` of the sets, the classes are drawn from all
+    pairs of training classes: a pair of two classes is a blended class whose
+    rows mix one row of each with a weight drawn per class. Items of a set are
+    yielded grouped by class: the network cannot see order.
     Iterating yields one engine epoch of ``(rows, labels)`` batches.
     """
 
@@ -333,22 +336,31 @@ class LearnedClustering(
 
     Notes
     -----
-    The network embeds each row with an MLP (or a convolutional encoder), lets
-    the items of a set attend to each other through a transformer encoder
-    without positional encoding, and outputs a distribution :math:`P(k)` over
+    The network embeds each row with an MLP (or a convolutional encoder),
+    centres each set's embeddings on their mean, lets the items of a set
+    attend to each other through a transformer encoder without positional
+    encoding, and outputs a distribution :math:`P(k)` over
     :math:`k = 1, \\dots, K` (from the pooled items) and, for every k, a
     softmax :math:`p_i^{(k)}` of each item over k clusters (from k learned
     slot queries that attend to the items). Training minimises, per set,
 
     .. math::
 
-        -\\sum_{i \\ne j} w_{ij} \\bigl[y_{ij} \\log s_{ij}
-        + (1 - y_{ij}) \\log(1 - s_{ij})\\bigr] - \\log P(k^\\ast),
+        \\operatorname{BCE}_w(s, y)
+        + \\operatorname{BCE}_w\\bigl(\\langle p_i^{(k^\\ast)},
+        p_j^{(k^\\ast)} \\rangle, y\\bigr) - \\log P(k^\\ast) + \\lVert
+        \\hat x - x \\rVert^2,
         \\qquad s_{ij} = \\sum_k P(k)\\, \\langle p_i^{(k)}, p_j^{(k)} \\rangle,
 
     where :math:`y_{ij}` says whether items i and j share a class,
-    :math:`k^\\ast` is the set's number of classes and the weights
-    :math:`w_{ij}` give positive and negative pairs half the loss each.
+    :math:`k^\\ast` is the set's number of classes, :math:`\\operatorname{BCE}_w`
+    is the binary cross-entropy over the pairs, weighted so that positive and
+    negative pairs carry half of it each, and the last term (the mean squared
+    error of a decoder that reconstructs each row from its embedding) keeps
+    the embedding informative about rows of other classes. Half of the
+    training sets may also hold blends of two training classes (rows
+    :math:`\\lambda x_a + (1 - \\lambda) x_b`, λ between 0.4 and 0.6) as
+    further classes.
 
     :meth:`predict` takes :math:`\\hat k = \\arg\\max_k P(k)` (with
     :math:`k \\le` the number of rows) and each row's most probable of the
