@@ -121,7 +121,7 @@ def evaluate(model, X, y, sets, seed):
         methods["KMeans+silhouette"].append(
             scores(y[index], silhouette_kmeans(Z, seed))
         )
-        methods["HDBSCAN"].append(scores(y[index], HDBSCAN().fit_predict(Z)))
+        methods["HDBSCAN"].append(scores(y[index], HDBSCAN(copy=True).fit_predict(Z)))
     summary = {
         name: {key: float(np.mean([r[key] for r in rows])) for key in rows[0]}
         for name, rows in methods.items()
