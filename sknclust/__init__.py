@@ -3,6 +3,7 @@
 from sknclust import datasets, metrics
 from sknclust._deep_kmeans import DeepKMeans
 from sknclust._gmvae import GMVAEClustering
+from sknclust._learned_clustering import LearnedClustering
 from sknclust._neural_mixture import NeuralMixtureEM
 from sknclust._online_kmeans import OnlineKMeans
 from sknclust._projective import (
@@ -16,6 +17,7 @@ __version__ = "0.1.0"
 __all__ = [
     "DeepKMeans",
     "GMVAEClustering",
+    "LearnedClustering",
     "NeuralMixtureEM",
     "OnlineKMeans",
     "ProjectiveClusteringCompressor",

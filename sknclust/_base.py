@@ -135,8 +135,35 @@ def assign_populated(scores):
     return labels.astype(np.int64), bias
 
 
+class TorchStateMixin:
+    """Pickling of a fitted ``module_`` that loads on machines without its device.
+
+    The module is pickled from the CPU; on loading it goes back to ``device_``
+    when that device is present, else stays on the CPU (with a warning).
+    """
+
+    def __getstate__(self):
+        state = dict(super().__getstate__())
+        module = state.get("module_")
+        if module is not None and next(module.parameters()).device.type != "cpu":
+            state["module_"] = copy.deepcopy(module).cpu()
+        return state
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        if "module_" in state and self.device_ != "cpu":
+            device = loadable_device(self.device_)
+            self.module_.to(device)
+            self.device_ = str(device)
+
+
 class BaseDeepClusterer(
-    ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, BaseEstimator, ABC
+    TorchStateMixin,
+    ClassNamePrefixFeaturesOutMixin,
+    TransformerMixin,
+    ClusterMixin,
+    BaseEstimator,
+    ABC,
 ):
     """Base class for deep clustering estimators.
 
@@ -569,21 +596,6 @@ class BaseDeepClusterer(
             Mean of the per-sample objective over ``X``; higher is better.
         """
         return float(np.mean(self._inference(self._checked(X), self._score_samples)))
-
-    # ----------------------------------------------------------- persistence
-    def __getstate__(self):
-        state = dict(super().__getstate__())
-        module = state.get("module_")
-        if module is not None and next(module.parameters()).device.type != "cpu":
-            state["module_"] = copy.deepcopy(module).cpu()
-        return state
-
-    def __setstate__(self, state):
-        super().__setstate__(state)
-        if "module_" in state and self.device_ != "cpu":
-            device = loadable_device(self.device_)
-            self.module_.to(device)
-            self.device_ = str(device)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -1,4 +1,8 @@
-"""scikit-learn's estimator checks on every estimator, with no expected failures."""
+"""scikit-learn's estimator checks on every estimator.
+
+No check is expected to fail, except row-subset invariance for LearnedClustering,
+whose predict clusters the rows of X as one set.
+"""
 
 import inspect
 
@@ -8,6 +12,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from sknclust import (
     DeepKMeans,
     GMVAEClustering,
+    LearnedClustering,
     NeuralMixtureEM,
     OnlineKMeans,
     ProjectiveClusteringCompressor,
@@ -25,18 +30,32 @@ ESTIMATORS = [
     GMVAEClustering(embedding_dim=4, **FAST),
     *(NeuralMixtureEM(density=d, **FAST) for d in ("batchnorm", "sigmoid")),
     *(OnlineKMeans(n_clusters=4, forgetting=f) for f in ("exponential", "linear")),
+    LearnedClustering(max_clusters=4, hidden_dims=(16,), set_size=(9, 16), n_sets=64),
 ]
 
 ALL = [
     DeepKMeans,
     GMVAEClustering,
+    LearnedClustering,
     NeuralMixtureEM,
     OnlineKMeans,
     ProjectiveClusteringCompressor,
 ]
 
 
-@parametrize_with_checks(ESTIMATORS)
+def _expected_failed_checks(estimator):
+    if isinstance(estimator, LearnedClustering):
+        # predict clusters the rows of X together, as one set: by design, a
+        # row alone (always cluster 0) is labelled differently than within X.
+        return {
+            "check_methods_subset_invariance": (
+                "predict and predict_proba cluster X as one set"
+            )
+        }
+    return {}
+
+
+@parametrize_with_checks(ESTIMATORS, expected_failed_checks=_expected_failed_checks)
 def test_sklearn_compatible(estimator, check):
     check(estimator)
 
