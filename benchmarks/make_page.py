@@ -91,7 +91,7 @@ def peers_section(results_dir: Path) -> str:
     if not reports:
         return ""
     lines = [
-        "## Peer library",
+        "# Peer library",  # level 1: a section under benchmarks.rst's title
         "",
         "sknclust beside [ClustPy](https://github.com/collinleiber/ClustPy): "
         "its DEC, IDEC, DCN, DKM and VaDE, sknclust's deep estimators and "
