@@ -139,7 +139,6 @@ def build(results_dir: Path) -> str:
     names = [n for n in ORDER if n in reports] + sorted(set(reports) - set(ORDER))
     if not names:
         return "No benchmark results yet: run `python benchmarks/run_defaults.py`.\n"
-
     machines = {reports[n]["machine"] for n in names}
     dates = sorted({reports[n]["date"] for n in names})
     lines = [
