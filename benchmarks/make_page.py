@@ -99,8 +99,8 @@ def peers_section(results_dir: Path) -> str:
         "are given), fitted one after another in one process with the same "
         "number of torch threads on the same cores, so that the fit times "
         "compare. All take the same flat rows, pixel values mapped to [0, 1]. "
-        "ClustPy needs a torch release other than the development pin, so the "
-        "run has its own environment:",
+        "ClustPy imports torchvision, which does not load beside the "
+        "development pin's CPU torch, so the run has its own environment:",
         "",
         "```",
         "bash benchmarks/peers_env.sh",

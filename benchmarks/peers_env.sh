@@ -2,11 +2,12 @@
 # Build .venv-peers: the environment for benchmarks/run_peers.py, which fits
 # sknclust and ClustPy in one process.
 #
-# ClustPy imports torchvision in its deep module, and torchvision is built
-# against a specific torch release, so ClustPy cannot be added to the pinned
-# development environment (.venv, torch 2.13.0 CPU build). This environment
-# takes torch 2.14.1 with its matching torchvision 0.29.1 and installs this
-# repository into it, keeping the development pins for everything else.
+# ClustPy's deep module imports torchvision, and torchvision only loads beside
+# the torch build it was compiled for: the torchvision 0.28 wheel that matches
+# torch 2.13 is linked against CUDA torch and does not load beside the CPU
+# build pinned in the development environment (.venv). So ClustPy is not added
+# there; this environment takes torch 2.14.1 with its torchvision 0.29.1 and
+# installs this repository into it, keeping the development pins for the rest.
 #
 #     bash benchmarks/peers_env.sh
 #     .venv-peers/bin/python benchmarks/run_peers.py --dataset digits --threads 1
