@@ -98,7 +98,9 @@ def peers_section(results_dir: Path) -> str:
         "KMeans, each with its defaults (only `n_clusters` and `random_state` "
         "are given), fitted one after another in one process with the same "
         "number of torch threads on the same cores, so that the fit times "
-        "compare. All take the same flat rows, pixel values mapped to [0, 1]. "
+        "compare within the table (not with the tables above, run at another "
+        "time with another thread count). All take the same flat rows, pixel "
+        "values mapped to [0, 1]. "
         "ClustPy imports torchvision, which does not load beside the "
         "development pin's CPU torch, so the run has its own environment:",
         "",
