@@ -1,5 +1,6 @@
 """Build ``docs/benchmarks.md`` (and the README's headline table) from the
-JSON results of ``run_defaults.py``.
+JSON results of ``run_defaults.py``, and its "Peer library" section from
+those of ``run_peers.py`` (``peers_<dataset>.json``).
 
 One table per configuration: each estimator with its defaults, ACC mean ± std
 with its minimum and maximum over the seeds, NMI, fit time and the smallest
@@ -17,6 +18,7 @@ from pathlib import Path
 
 from sknclust._benchmark import format_markdown_table
 
+PEERS = "peers_"
 ORDER = ["digits", "digits_images", "usps_images", "mnist_images"]
 TITLES = {
     "digits": "digits as flat rows",
@@ -24,6 +26,8 @@ TITLES = {
     "usps_images": "USPS as 16x16 images (`image_shape=(1, 16, 16)`)",
     "mnist_images": "MNIST, all 70,000, as 28x28 images (`image_shape=(1, 28, 28)`)",
 }
+
+PEER_TITLES = {"digits": "digits, flat rows", "usps": "USPS, flat rows"}
 
 
 def _table(report):
@@ -57,6 +61,8 @@ def _defaults_reports(results_dir: Path) -> dict:
     for path in sorted(results_dir.glob("*.json")):
         report = json.loads(path.read_text(encoding="utf-8"))
         rows = report.get("results") or [{}]
+        if path.stem.startswith(PEERS):
+            continue
         if "seeds" in report and "smallest_cluster" in rows[0]:
             reports[path.stem] = report
     return reports
@@ -144,6 +150,87 @@ def _dask_section(results_dir: Path) -> list:
     ]
 
 
+def _reports(results_dir: Path, peers: bool = False) -> dict:
+    """The JSON reports by file stem: ``run_peers.py``'s or the others."""
+    return {
+        path.stem: json.loads(path.read_text(encoding="utf-8"))
+        for path in sorted(results_dir.glob("*.json"))
+        if path.stem.startswith(PEERS) == peers
+    }
+
+
+def _peer_table(report):
+    by_name = {}
+    for r in report["results"]:
+        by_name.setdefault(r["estimator"], []).append(r)
+    rows = []
+    for name, runs in by_name.items():
+        acc = [r["ACC"] for r in runs]
+        rows.append(
+            [
+                name,
+                runs[0]["library"],
+                f"{statistics.mean(acc):.3f} ± {statistics.pstdev(acc):.3f}",
+                f"{statistics.mean(r['NMI'] for r in runs):.3f}",
+                f"{statistics.mean(r['fit_seconds'] for r in runs):.1f}",
+                str(len(runs)),
+            ]
+        )
+    header = ["estimator", "library", "ACC", "NMI", "fit [s]", "fits"]
+    return format_markdown_table(header, rows)
+
+
+def peers_section(results_dir: Path) -> str:
+    """The "Peer library" section: sknclust beside ClustPy, one run each."""
+    reports = _reports(results_dir, peers=True)
+    if not reports:
+        return ""
+    lines = [
+        "# Peer library",  # level 1: a section under benchmarks.rst's title
+        "",
+        "sknclust beside [ClustPy](https://github.com/collinleiber/ClustPy): "
+        "its DEC, IDEC, DCN, DKM and VaDE, sknclust's deep estimators and "
+        "KMeans, each with its defaults (only `n_clusters` and `random_state` "
+        "are given), fitted one after another in one process with the same "
+        "number of torch threads on the same cores, so that the fit times "
+        "compare within the table (not with the tables above, run at another "
+        "time with another thread count). All take the same flat rows, pixel "
+        "values mapped to [0, 1]. "
+        "ClustPy imports torchvision, which does not load beside the "
+        "development pin's CPU torch, so the run has its own environment:",
+        "",
+        "```",
+        "bash benchmarks/peers_env.sh",
+        ".venv-peers/bin/python benchmarks/run_peers.py --dataset digits --threads 1",
+        "python benchmarks/make_page.py",
+        "```",
+        "",
+    ]
+    for report in reports.values():
+        dataset = report["dataset"]
+        seeds = ", ".join(map(str, report["seeds"]))
+        packages = ", ".join(f"{k} {v}" for k, v in report["versions"].items())
+        lines += [
+            f"**{PEER_TITLES.get(dataset, dataset)}**",
+            "",
+            f"{report['n_samples']} samples, {report['n_features']} features, "
+            f"n_clusters={report['n_clusters']}; seeds {seeds}; "
+            f"{report['threads']} torch thread(s). ACC is mean ± std over the "
+            "fits; fit time is the mean wall-clock seconds of `fit_predict`.",
+            "",
+            f"- command: `{report['command']}`",
+            f"- machine: {report['machine']}",
+            f"- packages: {packages}",
+            f"- date: {report['date']}",
+            "",
+            _peer_table(report),
+            "",
+        ]
+        for estimator, message in report.get("failures", {}).items():
+            lines += [f"{estimator} failed: `{message}`", ""]
+    return "\n".join(lines)
+
+
 def build(results_dir: Path) -> str:
     reports = _defaults_reports(results_dir)
     names = [n for n in ORDER if n in reports] + sorted(set(reports) - set(ORDER))
@@ -178,7 +265,8 @@ def build(results_dir: Path) -> str:
         ]
     lines += _partial_fit_section(results_dir)
     lines += _dask_section(results_dir)
-    return "\n".join(lines)
+    peers = peers_section(results_dir)
+    return "\n".join(lines) + ("\n" + peers if peers else "")
 
 
 README_START = "<!-- benchmark table: written by benchmarks/make_page.py -->"
