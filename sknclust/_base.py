@@ -89,6 +89,46 @@ def _denormals_flushed():
             torch.set_flush_denormal(False)
 
 
+def check_network_shape(hidden_dims, image_shape, n_features):
+    """Check ``hidden_dims``; return ``image_shape`` as ``(C, H, W)`` or None.
+
+    ``(H, W)`` means one channel; the shape must hold ``n_features`` values.
+    """
+    if not all(isinstance(h, Integral) and h > 0 for h in hidden_dims):
+        raise ValueError(
+            f"hidden_dims must be a tuple of positive integers, got {hidden_dims!r}."
+        )
+    if image_shape is None:
+        return None
+    shape = tuple(image_shape)
+    if len(shape) == 2:
+        shape = (1, *shape)
+    if len(shape) != 3 or not all(isinstance(s, Integral) and s > 0 for s in shape):
+        raise ValueError(
+            "image_shape must be (channels, height, width) or (height, width) "
+            f"of positive integers, got {image_shape!r}."
+        )
+    if math.prod(shape) != n_features:
+        raise ValueError(
+            f"image_shape={image_shape!r} holds {math.prod(shape)} "
+            f"values but X has {n_features} features."
+        )
+    return tuple(int(s) for s in shape)
+
+
+def validate_rows(estimator, X, reset):
+    """``X`` validated for a torch estimator: dense float32/float64 or CSR;
+    fitting needs two rows, predicting one."""
+    return validate_data(
+        estimator,
+        X,
+        reset=reset,
+        accept_sparse="csr",
+        dtype=[np.float64, np.float32],
+        ensure_min_samples=2 if reset else 1,
+    )
+
+
 def auto_epochs(n_batches, steps, min_epochs, max_epochs) -> int:
     """``ceil(steps / n_batches)`` epochs, clipped to ``[min_epochs, max_epochs]``."""
     return int(min(max(math.ceil(steps / max(n_batches, 1)), min_epochs), max_epochs))
@@ -243,42 +283,14 @@ class BaseDeepClusterer(
             raise ValueError(
                 f"n_samples={n_samples} should be >= n_clusters={self.n_clusters}."
             )
-        if not all(isinstance(h, Integral) and h > 0 for h in self.hidden_dims):
-            raise ValueError(
-                "hidden_dims must be a tuple of positive integers, "
-                f"got {self.hidden_dims!r}."
-            )
-        if self.image_shape is None:
-            self._image_shape = None
-        else:
-            shape = tuple(self.image_shape)
-            if len(shape) == 2:
-                shape = (1, *shape)
-            if len(shape) != 3 or not all(
-                isinstance(s, Integral) and s > 0 for s in shape
-            ):
-                raise ValueError(
-                    "image_shape must be (channels, height, width) or (height, width) "
-                    f"of positive integers, got {self.image_shape!r}."
-                )
-            if int(np.prod(shape)) != n_features:
-                raise ValueError(
-                    f"image_shape={self.image_shape!r} holds {int(np.prod(shape))} "
-                    f"values but X has {n_features} features."
-                )
-            self._image_shape = tuple(int(s) for s in shape)
+        self._image_shape = check_network_shape(
+            self.hidden_dims, self.image_shape, n_features
+        )
         # The shape the network is built for; None builds the MLP.
         self._conv_shape = self._image_shape if self._conv_images else None
 
     def _validate_X(self, X, reset):
-        return validate_data(
-            self,
-            X,
-            reset=reset,
-            accept_sparse="csr",
-            dtype=[np.float64, np.float32],
-            ensure_min_samples=2 if reset else 1,
-        )
+        return validate_rows(self, X, reset)
 
     # ------------------------------------------------------------------- fit
     @_fit_context(prefer_skip_nested_validation=True)

@@ -28,7 +28,9 @@ from sknclust._base import (
     _denormals_flushed,
     _private_torch_rng,
     assign_populated,
+    check_network_shape,
     torch_seed,
+    validate_rows,
 )
 from sknclust._data import TrainingSet, fit_scaling, iter_scaled, resolve_scaler
 from sknclust._device import resolve_device
@@ -430,11 +432,6 @@ class LearnedClustering(
 
     # ------------------------------------------------------------ validation
     def _check_params(self, n_features):
-        if not all(isinstance(h, Integral) and h > 0 for h in self.hidden_dims):
-            raise ValueError(
-                "hidden_dims must be a tuple of positive integers, "
-                f"got {self.hidden_dims!r}."
-            )
         size = self.set_size
         if not (
             len(size) == 2
@@ -451,32 +448,10 @@ class LearnedClustering(
                 f"{2 * self.max_clusters}: larger sets are clustered in chunks of "
                 "set_size[1] rows whose clusters must be fewer than their rows."
             )
-        if self.image_shape is None:
-            return None
-        shape = tuple(self.image_shape)
-        if len(shape) == 2:
-            shape = (1, *shape)
-        if len(shape) != 3 or not all(isinstance(s, Integral) and s > 0 for s in shape):
-            raise ValueError(
-                "image_shape must be (channels, height, width) or (height, width) "
-                f"of positive integers, got {self.image_shape!r}."
-            )
-        if math.prod(shape) != n_features:
-            raise ValueError(
-                f"image_shape={self.image_shape!r} holds {math.prod(shape)} "
-                f"values but X has {n_features} features."
-            )
-        return tuple(int(s) for s in shape)
+        return check_network_shape(self.hidden_dims, self.image_shape, n_features)
 
     def _validate_X(self, X, reset):
-        return validate_data(
-            self,
-            X,
-            reset=reset,
-            accept_sparse="csr",
-            dtype=[np.float64, np.float32],
-            ensure_min_samples=2 if reset else 1,
-        )
+        return validate_rows(self, X, reset)
 
     # ------------------------------------------------------------------- fit
     @_fit_context(prefer_skip_nested_validation=True)
