@@ -139,6 +139,12 @@ if HAVE_MYST:
 # it); the per-example run times go to ``docs/sg_execution_times.rst``.
 GALLERY_DIR = DOCS_DIR / "auto_examples"
 if HAVE_SPHINX_GALLERY:
+    # The examples run in this process. Their networks are small, and one
+    # torch thread keeps the build fast even when other jobs share the cores
+    # (two threads on busy cores ran the gallery ten times slower).
+    import torch
+
+    torch.set_num_threads(1)
     sphinx_gallery_conf = {
         "examples_dirs": "../examples",
         "gallery_dirs": "auto_examples",
