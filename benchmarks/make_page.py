@@ -57,23 +57,25 @@ def _table(report):
 
 def _defaults_reports(results_dir: Path) -> dict:
     """The reports written by ``run_defaults.py`` (one per configuration)."""
-    reports = {}
-    for path in sorted(results_dir.glob("*.json")):
-        report = json.loads(path.read_text(encoding="utf-8"))
-        rows = report.get("results") or [{}]
-        if path.stem.startswith(PEERS):
-            continue
-        if "seeds" in report and "smallest_cluster" in rows[0]:
-            reports[path.stem] = report
-    return reports
+    return {
+        name: report
+        for name, report in _reports(results_dir).items()
+        if "seeds" in report
+        and "smallest_cluster" in (report.get("results") or [{}])[0]
+    }
+
+
+def _report(results_dir: Path, name: str):
+    """The report ``<name>.json`` of a single benchmark, or None before it ran."""
+    path = results_dir / f"{name}.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
 
 
 def _partial_fit_section(results_dir: Path) -> list:
     """The streaming benchmark of ``run_partial_fit.py``, when it has run."""
-    path = results_dir / "partial_fit.json"
-    if not path.exists():
+    report = _report(results_dir, "partial_fit")
+    if report is None:
         return []
-    report = json.loads(path.read_text(encoding="utf-8"))
     rows = [
         [
             r["estimator"],
@@ -126,10 +128,9 @@ def _partial_fit_section(results_dir: Path) -> list:
 
 def _dask_section(results_dir: Path) -> list:
     """The Dask benchmark of ``run_dask.py``, when it has run."""
-    path = results_dir / "dask.json"
-    if not path.exists():
+    report = _report(results_dir, "dask")
+    if report is None:
         return []
-    report = json.loads(path.read_text(encoding="utf-8"))
     grid, inc = report["grid_search"], report["incremental_mnist"]
     same = "the same" if grid["same_best_params"] else "different"
     return [
