@@ -61,6 +61,17 @@ _TRUE_K_WEIGHT = 1.0
 _EPS = 1e-6
 
 
+# One configuration for the set encoder's and the slot decoder's layers.
+_LAYER = dict(
+    d_model=_WIDTH,
+    nhead=_HEADS,
+    dim_feedforward=2 * _WIDTH,
+    dropout=0.0,
+    batch_first=True,
+    norm_first=True,
+)
+
+
 class _SetClusterNet(nn.Module):
     """Item encoder, set transformer, cluster-count head and per-k slot heads.
 
@@ -84,14 +95,7 @@ class _SetClusterNet(nn.Module):
         self.max_k = max_k
         self.project = nn.Linear(embedding_dim, _WIDTH)
         self.items = nn.TransformerEncoder(
-            nn.TransformerEncoderLayer(
-                _WIDTH,
-                _HEADS,
-                2 * _WIDTH,
-                dropout=0.0,
-                batch_first=True,
-                norm_first=True,
-            ),
+            nn.TransformerEncoderLayer(**_LAYER),
             _LAYERS,
             norm=nn.LayerNorm(_WIDTH),
             enable_nested_tensor=False,
@@ -100,14 +104,7 @@ class _SetClusterNet(nn.Module):
         n_slots = max_k * (max_k + 1) // 2
         self.seeds = nn.Parameter(torch.randn(n_slots, _WIDTH))
         self.slots = nn.TransformerDecoder(
-            nn.TransformerDecoderLayer(
-                _WIDTH,
-                _HEADS,
-                2 * _WIDTH,
-                dropout=0.0,
-                batch_first=True,
-                norm_first=True,
-            ),
+            nn.TransformerDecoderLayer(**_LAYER),
             _LAYERS,
             norm=nn.LayerNorm(_WIDTH),
         )
