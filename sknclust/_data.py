@@ -52,10 +52,13 @@ class RunningScaling:
         n = X.shape[0]
         if n == 0:
             return self
-        self.max_abs = max(self.max_abs, float(abs(X).max()))
-        self.low = min(self.low, float(X.min()))
-        self.high = max(self.high, float(X.max()))
-        if self.method == "centre":
+        # Only the statistics the method uses: each is a pass over the chunk.
+        if self.method == "pixels":
+            self.low = min(self.low, float(X.min()))
+            self.high = max(self.high, float(X.max()))
+        elif self.method == "sparse":
+            self.max_abs = max(self.max_abs, float(abs(X).max()))
+        else:
             dense = X.toarray() if sp.issparse(X) else X  # a chunk at a time
             mean = dense.mean(axis=0, dtype=np.float64)
             sq_dev = dense.var(axis=0, dtype=np.float64) * n
