@@ -21,13 +21,11 @@ _EPS = 1e-8
 _TAU_START, _TAU_MIN = 1.0, 0.5
 # Top probability of q(y|x) from which a row enters the consistency term.
 _CONFIDENT = 0.7
-# Semi-supervised fits: labelled rows appended to every batch; the weight of
-# their cross-entropy (M2's alpha: a few labels must not drown in the
-# unlabelled rows' bound); and a weaker pull of q(y|x) towards uniform, which
-# the labels make unnecessary.
+# Semi-supervised fits: labelled rows appended to every batch, and the weight
+# of their cross-entropy (M2's alpha: a few labels must not drown in the
+# unlabelled rows' bound).
 _LABELLED_PER_BATCH = 64
 _SUPERVISED_WEIGHT = 10.0
-_SEMI_CATEGORICAL_WEIGHT = 0.1
 
 
 def categorical_kl_uniform(logits: torch.Tensor) -> torch.Tensor:
@@ -37,6 +35,21 @@ def categorical_kl_uniform(logits: torch.Tensor) -> torch.Tensor:
     """
     log_q = F.log_softmax(logits, dim=1)
     return (log_q.exp() * log_q).sum(1) + math.log(logits.shape[1])
+
+
+def marginal_kl_uniform(logits: torch.Tensor) -> torch.Tensor:
+    """KL(q(y) || Uniform(K)) of the batch marginal q(y) = mean_i q(y|x_i).
+
+    The batch mean of the per-sample KL of :func:`categorical_kl_uniform`
+    splits into the mutual information between x and y plus this term. The
+    training loss keeps only this one: it still pulls the clusters towards
+    equal use, without penalising the information about x that clustering
+    wants y to carry.
+    """
+    log_q = F.log_softmax(logits, dim=1)
+    marginal = log_q.exp().mean(0)
+    log_marginal = torch.logsumexp(log_q, dim=0) - math.log(logits.shape[0])
+    return (marginal * log_marginal).sum() + math.log(logits.shape[1])
 
 
 def gaussian_kl(mean, var, prior_mean, prior_var) -> torch.Tensor:
@@ -91,7 +104,8 @@ class GMVAEClustering(BaseDeepClusterer):
     is a learned diagonal Gaussian, and the decoder maps z to the sample. The
     encoder q(y|x) is relaxed with the Gumbel-softmax trick, with a temperature
     annealed per epoch, and everything is trained end to end on the negative
-    evidence lower bound. Clusters are the argmax of q(y|x). Partially
+    evidence lower bound, with the categorical term on the batch's mean
+    q(y|x) (see Notes). Clusters are the argmax of q(y|x). Partially
     labelled data (unlabelled rows marked ``-1``) add a cross-entropy on
     q(y|x) and condition the generative path of each labelled row on its known
     class, as in Kingma et al.'s M2, which makes the model semi-supervised;
@@ -116,8 +130,10 @@ class GMVAEClustering(BaseDeepClusterer):
     consistency_weight : float, default=4.0
         Weight of a consistency term on image rows: the cross-entropy from
         q(y|x') of a random warp x' of an image to the argmax of q(y|x), for
-        images where q(y|x) gives its top cluster at least 0.7. 0 turns it
-        off, as in the reference model. Rows without ``image_shape`` have no
+        images where q(y|x) gives its top cluster at least 0.7. It also
+        weighs the balance term (the KL of the batch's mean q(y|x) to the
+        uniform prior) by ``1 + consistency_weight``. 0 turns it off, as in
+        the reference model. Rows without ``image_shape`` have no
         consistency term: nearest-neighbour views, which serve
         :class:`NeuralMixtureEM`, lowered this model's clustering.
     n_init : int, default=1
@@ -179,9 +195,14 @@ class GMVAEClustering(BaseDeepClusterer):
     Notes
     -----
     The model follows the PyTorch GMVAE of J. Arias Figueroa (jariasf/GMVAE),
-    with two differences: the KL to the uniform prior uses log K for any K, and
-    KL(q(z|x,y) || p(z|y)) is computed analytically instead of from the
-    sampled z.
+    with two differences in the training loss: KL(q(z|x,y) || p(z|y)) is
+    computed analytically instead of from the sampled z, and the categorical
+    term is the KL of the batch's mean q(y|x) to the uniform prior, not the
+    batch mean of each row's KL. The two differ by the mutual information
+    between x and y, which a clustering should keep rather than penalise.
+    With the consistency term, the categorical term is weighted
+    ``1 + consistency_weight``, so that it keeps every cluster in use against
+    the term's sharpening of q(y|x).
 
     :meth:`transform` returns the mean of q(z|x,y) with y set to the
     probabilities q(y|x). :meth:`score` is the mean per-sample evidence lower
@@ -298,7 +319,9 @@ class GMVAEClustering(BaseDeepClusterer):
         views = None
         if self.consistency_weight > 0 and self._image_shape is not None:
             views = Views(self._image_shape)
-        state = _GMVAEState(views, y_codes, training_set, bernoulli)
+        state = _GMVAEState(
+            views, y_codes, training_set, bernoulli, self.consistency_weight
+        )
         decay = math.log(_TAU_START / _TAU_MIN) / max(epochs / 2, 1)
 
         def anneal(epoch):
@@ -346,7 +369,9 @@ class GMVAEClustering(BaseDeepClusterer):
         views = None
         if self.consistency_weight > 0 and self._image_shape is not None:
             views = Views(self._image_shape)
-        state = _GMVAEState(views, None, training_set, bernoulli)
+        state = _GMVAEState(
+            views, None, training_set, bernoulli, self.consistency_weight
+        )
         # The temperature follows the stream's optimiser steps: it reaches its
         # floor after half the step budget of a fit.
         start, n_batches = self._stream.n_steps, training_set.n_batches
@@ -424,12 +449,10 @@ class GMVAEClustering(BaseDeepClusterer):
         mean, var = module.posterior(x, y)
         z = mean + torch.sqrt(var + 1e-10) * torch.randn_like(mean)
         prior_mean, prior_var = module.prior(y)
-        categorical_weight = 1.0 if mask is None else _SEMI_CATEGORICAL_WEIGHT
         loss = (
             reconstruction_loss(x, module.decoder(z), state.bernoulli)
             + gaussian_kl(mean, var, prior_mean, prior_var)
-            + categorical_weight * categorical_kl_uniform(logits)
-        ).mean()
+        ).mean() + state.balance_weight * marginal_kl_uniform(logits)
         if mask is not None and bool(mask.any()):
             supervised = F.cross_entropy(logits[mask], codes[mask])
             loss = loss + _SUPERVISED_WEIGHT * supervised
@@ -583,12 +606,15 @@ class GMVAEClustering(BaseDeepClusterer):
 class _GMVAEState:
     """Training state the loss reads: views, labels, likelihood, temperature."""
 
-    def __init__(self, views, y_codes, training_set, bernoulli):
+    def __init__(self, views, y_codes, training_set, bernoulli, consistency_weight):
         self.views = views
         self.y_codes = y_codes
         self.rows = training_set.rows
         self.bernoulli = bernoulli
         self.tau = _TAU_START
+        # The balance term outweighs the consistency term's sharpening of
+        # q(y|x), else clusters that lose their confident rows starve.
+        self.balance_weight = 1.0 + (consistency_weight if views is not None else 0.0)
         self.labelled = None
         if y_codes is not None:
             self.labelled = torch.nonzero(y_codes >= 0).squeeze(1)

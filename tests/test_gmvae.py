@@ -15,6 +15,7 @@ from sknclust._gmvae import (
     _consistency,
     categorical_kl_uniform,
     gaussian_kl,
+    marginal_kl_uniform,
 )
 
 FAST = dict(hidden_dims=(32,), embedding_dim=2, learning_rate=1e-2, random_state=0)
@@ -102,6 +103,26 @@ def test_categorical_kl_uniform(k):
     one_hot = torch.full((1, k), -50.0)
     one_hot[0, 0] = 50.0
     assert abs(float(categorical_kl_uniform(one_hot)) - math.log(k)) < 1e-4
+
+
+@pytest.mark.parametrize("k", [2, 3, 10])
+def test_marginal_kl_is_the_sample_kl_less_the_mutual_information(k):
+    rng = np.random.RandomState(k)
+    logits = torch.as_tensor(rng.normal(scale=3.0, size=(6, k)))
+    q = torch.softmax(logits, 1)
+    marginal = q.mean(0)
+    information = (q * torch.log(q / marginal)).sum(1).mean()
+    torch.testing.assert_close(
+        marginal_kl_uniform(logits),
+        categorical_kl_uniform(logits).mean() - information,
+    )
+    # Confident rows spread evenly over the clusters cost nothing; the same
+    # rows all in one cluster cost log K.
+    spread = torch.full((k, k), -50.0).fill_diagonal_(50.0)
+    assert abs(float(marginal_kl_uniform(spread))) < 1e-4
+    piled = torch.full((k, k), -50.0)
+    piled[:, 0] = 50.0
+    assert abs(float(marginal_kl_uniform(piled)) - math.log(k)) < 1e-4
 
 
 def test_gaussian_kl_matches_torch():
