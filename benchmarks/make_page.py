@@ -219,6 +219,10 @@ def peers_section(results_dir: Path) -> str:
             f"{report['threads']} torch thread(s). ACC is mean ± std over the "
             "fits; fit time is the mean wall-clock seconds of `fit_predict`.",
             "",
+            *(
+                f"- earlier rows: `{run['command']}` ({run['date']})"
+                for run in report.get("earlier", [])
+            ),
             f"- command: `{report['command']}`",
             f"- machine: {report['machine']}",
             f"- packages: {packages}",

@@ -80,17 +80,38 @@ def versions() -> dict[str, str]:
     return found
 
 
-def write_report(path, data, n_clusters, command, args, results, failures):
-    """The JSON of ``run_defaults.py``, plus threads, input, versions, library."""
+def write_report(path, data, n_clusters, command, args, results, failures, kept):
+    """The JSON of ``run_defaults.py``, plus threads, input, versions, library.
+
+    ``kept`` holds the rows of an earlier report that this run does not
+    replace (``--replace``); its command is then listed under ``"earlier"``.
+    """
     report = _json_report(data, args.seeds, n_clusters, None, command, results)
-    report["seeds"] = sorted({r.seed for r in results})
+    rows = [*kept["results"], *report["results"]] if kept else report["results"]
+    report["results"] = rows
+    report["seeds"] = sorted({row["seed"] for row in rows})
     report["threads"] = args.threads
     report["input"] = "pixel values mapped to [0, 1] by one min-max range"
     report["versions"] = versions()
     report["failures"] = failures
+    if kept:
+        report["earlier"] = kept["earlier"]
     for row in report["results"]:
         row["library"] = library(row["estimator"])
     path.write_text(json.dumps(report, indent=1), encoding="utf-8")
+
+
+def earlier_rows(path, estimators, threads):
+    """The rows of the report at ``path`` for other estimators than these."""
+    report = json.loads(path.read_text(encoding="utf-8"))
+    if report["threads"] != threads:
+        raise SystemExit(f"{path} was run with {report['threads']} thread(s)")
+    results = [r for r in report["results"] if r["estimator"] not in estimators]
+    earlier = [
+        *report.get("earlier", []),
+        {"command": report["command"], "date": report["date"]},
+    ]
+    return {"results": results, "earlier": earlier}
 
 
 def main(argv=None):
@@ -105,6 +126,11 @@ def main(argv=None):
     parser.add_argument("--estimators", nargs="+", default=SKNCLUST + CLUSTPY)
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--output-dir", default="benchmarks/results")
+    parser.add_argument(
+        "--replace",
+        action="store_true",
+        help="rerun only --estimators and keep the other rows of the report",
+    )
     args = parser.parse_args(argv)
     unknown = sorted(set(args.estimators) - set(CLUSTPY + SKNCLUST))
     if unknown:
@@ -120,6 +146,7 @@ def main(argv=None):
     output = Path(args.output_dir) / f"peers_{args.dataset}.json"
     output.parent.mkdir(parents=True, exist_ok=True)
     print(f"{data.describe()}; n_clusters={n_clusters}; {args.threads} thread(s)")
+    kept = earlier_rows(output, args.estimators, args.threads) if args.replace else None
 
     # Seeds outermost: every finished seed holds every method.
     results, failures = [], {}
@@ -141,7 +168,9 @@ def main(argv=None):
                     f"fit {result.fit_seconds:.1f} s",
                     flush=True,
                 )
-            write_report(output, data, n_clusters, command, args, results, failures)
+            write_report(
+                output, data, n_clusters, command, args, results, failures, kept
+            )
 
     rows = [
         [
