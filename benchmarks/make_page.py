@@ -49,9 +49,11 @@ def _table(report):
                 f"{statistics.mean(nmi):.3f}",
                 f"{statistics.mean(fit):.1f}",
                 f"{min(r['smallest_cluster'] for r in runs):.1%}",
+                ", ".join(str(r["seed"]) for r in runs),
             ]
         )
     header = ["estimator", "ACC", "min", "max", "NMI", "fit [s]", "smallest cluster"]
+    header.append("seeds")
     return format_markdown_table(header, rows)
 
 
@@ -203,6 +205,8 @@ def peers_section(results_dir: Path) -> str:
         "```",
         "bash benchmarks/peers_env.sh",
         ".venv-peers/bin/python benchmarks/run_peers.py --dataset digits --threads 1",
+        ".venv-peers/bin/python benchmarks/run_peers.py --dataset usps --seeds 0 "
+        "--threads 1",
         "python benchmarks/make_page.py",
         "```",
         "",
@@ -242,13 +246,19 @@ def build(results_dir: Path) -> str:
     if not names:
         return "No benchmark results yet: run `python benchmarks/run_defaults.py`.\n"
     machines = {reports[n]["machine"] for n in names}
-    dates = sorted({reports[n]["date"] for n in names})
+    dates = sorted(
+        {
+            run["date"]
+            for n in names
+            for run in [reports[n], *reports[n].get("earlier", [])]
+        }
+    )
     lines = [
         "Every estimator runs with its defaults; only `n_clusters` (the number "
         "of classes) and, for image rows, `image_shape` come from the data set. "
         "ACC is the accuracy under the best one-to-one matching of clusters to "
-        "classes; mean ± std, min and max are over the seeds listed; fit time is "
-        "the wall-clock time of `fit_predict`.",
+        "classes; mean ± std, min and max are over the seeds listed in each "
+        "row; fit time is the wall-clock time of `fit_predict`.",
         "",
         "- command: `python benchmarks/run_defaults.py --data-dir ../shared/data`, "
         "then `python benchmarks/make_page.py`",
@@ -258,12 +268,11 @@ def build(results_dir: Path) -> str:
     ]
     for name in names:
         report = reports[name]
-        seeds = ", ".join(map(str, report["seeds"]))
         lines += [
             f"**{TITLES.get(name, name)}**",
             "",
             f"{report['n_samples']} samples, {report['n_features']} features, "
-            f"n_clusters={report['n_clusters']}; seeds {seeds}.",
+            f"n_clusters={report['n_clusters']}.",
             "",
             _table(report),
             "",

@@ -2,16 +2,24 @@
 
 Each configuration runs ``sknclust benchmark`` with the estimators' defaults:
 the only things taken from a data set are ``n_clusters`` (its number of
-classes) and, for the image runs, ``image_shape``. It writes
-``benchmarks/results/<configuration>.md``, ``.json`` and ``.png``;
+classes) and, for the image runs, ``image_shape``. It writes one report per
+configuration, ``benchmarks/results/<configuration>.json``;
 ``python benchmarks/make_page.py`` then rebuilds ``docs/benchmarks.md`` from
-the JSON files.
+them. ``--replace`` reruns only ``--estimators`` and keeps the other rows of
+the report, listing the earlier command.
 
     python benchmarks/run_defaults.py --configs digits digits_images --threads 2
     python benchmarks/run_defaults.py --configs usps_images --data-dir ../shared/data
+    python benchmarks/run_defaults.py --configs mnist_images \
+        --estimators GMVAEClustering --replace --data-dir ../shared/data
 """
 
 import argparse
+import json
+import shlex
+import sys
+import tempfile
+from pathlib import Path
 
 from sknclust.cli import main as sknclust
 
@@ -32,25 +40,61 @@ CONFIGS = {
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--configs", nargs="+", default=list(CONFIGS))
     parser.add_argument("--estimators", nargs="+", default=ESTIMATORS)
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--output-dir", default="benchmarks/results")
+    parser.add_argument(
+        "--replace",
+        action="store_true",
+        help="rerun only --estimators and keep the other rows of each report",
+    )
     args = parser.parse_args(argv)
+    output_dir = Path(args.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
     status = 0
     for name in args.configs:
         dataset, images, seeds = CONFIGS[name]
-        command = ["benchmark", "--dataset", dataset, "--report-name", name]
-        command += ["--seeds", *map(str, seeds), "--threads", str(args.threads)]
-        command += ["--output-dir", args.output_dir, "--estimators", *args.estimators]
-        if images:
-            command.append("--images")
-        if args.data_dir:
-            command += ["--data-dir", args.data_dir]
-        status = max(status, sknclust(command))
+        with tempfile.TemporaryDirectory() as scratch:
+            command = ["benchmark", "--dataset", dataset, "--report-name", name]
+            command += ["--seeds", *map(str, seeds), "--threads", str(args.threads)]
+            command += ["--output-dir", scratch, "--estimators", *args.estimators]
+            if images:
+                command.append("--images")
+            if args.data_dir:
+                command += ["--data-dir", args.data_dir]
+            status = max(status, sknclust(command))
+            written = Path(scratch) / f"{name}.json"
+            if not written.exists():
+                continue
+            report = json.loads(written.read_text(encoding="utf-8"))
+        report["command"] = shlex.join(["python", "benchmarks/run_defaults.py", *argv])
+        target = output_dir / f"{name}.json"
+        if args.replace and target.exists():
+            report = merge_reports(
+                json.loads(target.read_text(encoding="utf-8")), report
+            )
+        target.write_text(json.dumps(report, indent=1), encoding="utf-8")
     return status
+
+
+def merge_reports(old: dict, new: dict) -> dict:
+    """``new`` with the rows of ``old`` for the estimators it does not report.
+
+    The earlier command is kept under ``"earlier"``.
+    """
+    rerun = {row["estimator"] for row in new["results"]}
+    kept = [row for row in old["results"] if row["estimator"] not in rerun]
+    earlier = {"command": old["command"], "date": old["date"]}
+    return {
+        **new,
+        "results": kept + new["results"],
+        "seeds": sorted({row["seed"] for row in kept + new["results"]}),
+        "earlier": [*old.get("earlier", []), earlier],
+    }
 
 
 if __name__ == "__main__":
