@@ -30,12 +30,17 @@ TITLES = {
 PEER_TITLES = {"digits": "digits, flat rows", "usps": "USPS, flat rows"}
 
 
-def _table(report):
+def _by_estimator(report) -> dict:
+    """The report's rows grouped by estimator, in the order they first appear."""
     by_name = {}
     for r in report["results"]:
         by_name.setdefault(r["estimator"], []).append(r)
+    return by_name
+
+
+def _table(report):
     rows = []
-    for name, runs in by_name.items():
+    for name, runs in _by_estimator(report).items():
         acc = [r["ACC"] for r in runs]
         nmi = [r["NMI"] for r in runs]
         fit = [r["fit_seconds"] for r in runs]
@@ -163,11 +168,8 @@ def _reports(results_dir: Path, peers: bool = False) -> dict:
 
 
 def _peer_table(report):
-    by_name = {}
-    for r in report["results"]:
-        by_name.setdefault(r["estimator"], []).append(r)
     rows = []
-    for name, runs in by_name.items():
+    for name, runs in _by_estimator(report).items():
         acc = [r["ACC"] for r in runs]
         rows.append(
             [

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from run_defaults import merge_reports  # a sibling script: same directory
 
 from sknclust import __version__ as sknclust_version
 from sknclust._benchmark import (
@@ -80,38 +81,23 @@ def versions() -> dict[str, str]:
     return found
 
 
-def write_report(path, data, n_clusters, command, args, results, failures, kept):
+def write_report(path, data, n_clusters, command, args, results, failures, earlier):
     """The JSON of ``run_defaults.py``, plus threads, input, versions, library.
 
-    ``kept`` holds the rows of an earlier report that this run does not
-    replace (``--replace``); its command is then listed under ``"earlier"``.
+    With ``earlier`` (the report this run replaces rows of, ``--replace``), its
+    rows for the other estimators stay, as in ``run_defaults.py``.
     """
     report = _json_report(data, args.seeds, n_clusters, None, command, results)
-    rows = [*kept["results"], *report["results"]] if kept else report["results"]
-    report["results"] = rows
-    report["seeds"] = sorted({row["seed"] for row in rows})
+    report["seeds"] = sorted({r.seed for r in results})
     report["threads"] = args.threads
     report["input"] = "pixel values mapped to [0, 1] by one min-max range"
     report["versions"] = versions()
     report["failures"] = failures
-    if kept:
-        report["earlier"] = kept["earlier"]
+    if earlier:
+        report = merge_reports(earlier, report)
     for row in report["results"]:
         row["library"] = library(row["estimator"])
     path.write_text(json.dumps(report, indent=1), encoding="utf-8")
-
-
-def earlier_rows(path, estimators, threads):
-    """The rows of the report at ``path`` for other estimators than these."""
-    report = json.loads(path.read_text(encoding="utf-8"))
-    if report["threads"] != threads:
-        raise SystemExit(f"{path} was run with {report['threads']} thread(s)")
-    results = [r for r in report["results"] if r["estimator"] not in estimators]
-    earlier = [
-        *report.get("earlier", []),
-        {"command": report["command"], "date": report["date"]},
-    ]
-    return {"results": results, "earlier": earlier}
 
 
 def main(argv=None):
@@ -146,7 +132,11 @@ def main(argv=None):
     output = Path(args.output_dir) / f"peers_{args.dataset}.json"
     output.parent.mkdir(parents=True, exist_ok=True)
     print(f"{data.describe()}; n_clusters={n_clusters}; {args.threads} thread(s)")
-    kept = earlier_rows(output, args.estimators, args.threads) if args.replace else None
+    earlier = None
+    if args.replace:
+        earlier = json.loads(output.read_text(encoding="utf-8"))
+        if earlier["threads"] != args.threads:
+            parser.error(f"{output} was run with {earlier['threads']} thread(s)")
 
     # Seeds outermost: every finished seed holds every method.
     results, failures = [], {}
@@ -169,7 +159,7 @@ def main(argv=None):
                     flush=True,
                 )
             write_report(
-                output, data, n_clusters, command, args, results, failures, kept
+                output, data, n_clusters, command, args, results, failures, earlier
             )
 
     rows = [
