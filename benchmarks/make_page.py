@@ -19,12 +19,23 @@ from pathlib import Path
 from sknclust._benchmark import format_markdown_table
 
 PEERS = "peers_"
-ORDER = ["digits", "digits_images", "usps_images", "mnist_images"]
+ORDER = [
+    "digits",
+    "digits_images",
+    "usps_images",
+    "mnist_images",
+    "iris",
+    "wine",
+    "breast_cancer",
+]
 TITLES = {
     "digits": "digits as flat rows",
     "digits_images": "digits as 8x8 images (`image_shape=(1, 8, 8)`)",
     "usps_images": "USPS as 16x16 images (`image_shape=(1, 16, 16)`)",
     "mnist_images": "MNIST, all 70,000, as 28x28 images (`image_shape=(1, 28, 28)`)",
+    "iris": "iris, standardised",
+    "wine": "wine, standardised",
+    "breast_cancer": "breast cancer (Wisconsin), standardised",
 }
 
 PEER_TITLES = {"digits": "digits, flat rows", "usps": "USPS, flat rows"}

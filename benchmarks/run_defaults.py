@@ -1,4 +1,4 @@
-"""Every estimator with its defaults on digits, USPS and MNIST.
+"""Every estimator with its defaults on digits, USPS, MNIST and three tables.
 
 Each configuration runs ``sknclust benchmark`` with the estimators' defaults:
 the only things taken from a data set are ``n_clusters`` (its number of
@@ -36,6 +36,9 @@ CONFIGS = {
     "digits_images": ("digits", True, [0, 1, 2, 3, 4]),
     "usps_images": ("usps", True, [0, 1, 2]),
     "mnist_images": ("mnist", True, [0, 1, 2]),
+    "iris": ("iris", False, [0, 1, 2, 3, 4]),
+    "wine": ("wine", False, [0, 1, 2, 3, 4]),
+    "breast_cancer": ("breast_cancer", False, [0, 1, 2, 3, 4]),
 }
 
 
@@ -46,6 +49,9 @@ def main(argv=None):
     parser.add_argument("--estimators", nargs="+", default=ESTIMATORS)
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--seeds", nargs="+", type=int, help="seeds to run instead of the config's"
+    )
     parser.add_argument("--output-dir", default="benchmarks/results")
     parser.add_argument(
         "--replace",
@@ -58,6 +64,7 @@ def main(argv=None):
     status = 0
     for name in args.configs:
         dataset, images, seeds = CONFIGS[name]
+        seeds = args.seeds or seeds
         with tempfile.TemporaryDirectory() as scratch:
             command = ["benchmark", "--dataset", dataset, "--report-name", name]
             command += ["--seeds", *map(str, seeds), "--threads", str(args.threads)]

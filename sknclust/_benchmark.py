@@ -53,11 +53,27 @@ class Dataset:
         return text
 
 
-def load_dataset(dataset: str, data_dir=None) -> Dataset:
-    """``"digits"`` (embedded in scikit-learn), ``"mnist"``, ``"usps"`` or a file.
+# scikit-learn's embedded tables, by name: features in different units, so
+# they are standardised as a user would (a StandardScaler in a pipeline).
+TABULAR = {
+    "iris": "load_iris",
+    "wine": "load_wine",
+    "breast_cancer": "load_breast_cancer",
+}
 
-    Files are read with :func:`sknclust.datasets._files.load_array_file`.
+
+def load_dataset(dataset: str, data_dir=None) -> Dataset:
+    """``"digits"``, ``"iris"``, ``"wine"``, ``"breast_cancer"`` (embedded in
+    scikit-learn), ``"mnist"``, ``"usps"`` or a file.
+
+    The three tables are standardised. Files are read with
+    :func:`sknclust.datasets._files.load_array_file`.
     """
+    if dataset in TABULAR:
+        from sklearn import datasets as sk_datasets
+
+        X, y = getattr(sk_datasets, TABULAR[dataset])(return_X_y=True)
+        return Dataset(dataset, StandardScaler().fit_transform(X), y)
     if dataset == "digits":
         from sklearn.datasets import load_digits
 
@@ -74,7 +90,8 @@ def load_dataset(dataset: str, data_dir=None) -> Dataset:
 
     if not dataset.lower().endswith(FILE_SUFFIXES):
         raise ValueError(
-            f"Unknown dataset {dataset!r}: use digits, mnist, usps or a "
+            f"Unknown dataset {dataset!r}: use digits, iris, wine, "
+            f"breast_cancer, mnist, usps or a "
             f"{'/'.join(FILE_SUFFIXES)} file."
         )
     X, y = load_array_file(dataset)

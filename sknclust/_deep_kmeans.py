@@ -46,6 +46,11 @@ _ALPHA = 1.0
 # most epochs), as in BaseDeepClusterer._epochs.
 _PRETRAIN_BUDGET = (5000, 20, 100)
 _CLUSTER_BUDGET = (2000, 10, 50)
+# The clustering phase fine-tunes the pretrained network, so it starts at the
+# learning rate where pretraining's cosine ends. A fresh Adam at the full rate
+# moves every weight by about that rate in its first steps, whatever the
+# gradient, and can scramble the embedding faster than the centroids follow.
+_FINE_TUNE = 0.1
 # partial_fit: every centroid count loses this share of a 1/K share of each
 # batch, so a centroid that keeps under a fifth of its share of a stream (as
 # starved clusters are defined in fit) loses its weight and is recycled.
@@ -187,7 +192,9 @@ class DeepKMeans(BaseDeepClusterer):
         views, and smaller batches give more of them for the same computation,
         while without views more, smaller steps only fit the same rows harder.
     learning_rate : float, default=1e-3
-        Adam learning rate (with a cosine decay to a tenth in each phase).
+        Adam learning rate of pretraining, which decays along a cosine to a
+        tenth of it; the clustering phase of :meth:`fit` starts from that
+        tenth and decays to a hundredth.
     pretrain_epochs : int or None, default=None
         Epochs of denoising-autoencoder pretraining (0 skips it); it stops
         early once the loss stalls. ``None`` takes about 5,000 optimiser
@@ -335,6 +342,7 @@ class DeepKMeans(BaseDeepClusterer):
             lambda module, x, index: loss(module, x, state, self.cluster_weight),
             training_set,
             epochs=epochs,
+            learning_rate=_FINE_TUNE * self.learning_rate,
             on_epoch_begin=anneal,
             on_epoch_end=lambda epoch: self._reseed_starved(training_set, state),
         )

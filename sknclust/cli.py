@@ -98,8 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--dataset",
         default="digits",
-        help="digits (scikit-learn's, the default), mnist, usps, or a .npy/.npz/"
-        ".csv file",
+        help="digits (scikit-learn's, the default), iris, wine, breast_cancer "
+        "(scikit-learn's, standardised), mnist, usps, or a .npy/.npz/.csv file",
     )
     bench.add_argument(
         "--data-dir", help="folder holding mnist/ and usps/ (see get_data_home)"

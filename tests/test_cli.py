@@ -160,6 +160,21 @@ def test_benchmark_report_name(tmp_path, capsys):
     assert "KMeans" in (out / "kmeans_only.md").read_text()
 
 
+@pytest.mark.parametrize("name, shape", [("iris", (150, 4)), ("wine", (178, 13))])
+def test_benchmark_tables_are_standardised(name, shape, tmp_path, capsys):
+    data = _benchmark.load_dataset(name)
+    assert data.X.shape == shape
+    # Features in different units: each one standardised, as in a pipeline.
+    np.testing.assert_allclose(data.X.mean(0), 0, atol=1e-9)
+    np.testing.assert_allclose(data.X.std(0), 1)
+    argv = ["benchmark", "--dataset", name, "--estimators", "KMeans"]
+    argv += ["--n-seeds", "1", "--output-dir", str(tmp_path)]
+    assert main(argv) == 0
+    report = json.loads((tmp_path / f"benchmark_{name}.json").read_text())
+    assert report["n_clusters"] == 3
+    assert report["results"][0]["ACC"] > 0.8  # k-means finds these classes
+
+
 def test_benchmark_all_failed_writes_report_only(tmp_path, capsys, blobs):
     np.save(tmp_path / "x.npy", blobs[0])
     argv = ["benchmark", "--dataset", str(tmp_path / "x.npy"), "--n-seeds", "1"]
