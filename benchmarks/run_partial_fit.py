@@ -10,6 +10,8 @@ not on how long it trains). Writes ``benchmarks/results/partial_fit.json``
 after each estimator.
 
     python benchmarks/run_partial_fit.py --data-dir ../shared/data --threads 2
+    python benchmarks/run_partial_fit.py --estimators GMVAEClustering \
+        --memory-estimators --replace
 """
 
 import argparse
@@ -80,6 +82,11 @@ def main(argv=None):
     parser.add_argument("--estimators", nargs="+", default=ESTIMATORS)
     parser.add_argument("--memory-estimators", nargs="*", default=["NeuralMixtureEM"])
     parser.add_argument("--output", default="benchmarks/results/partial_fit.json")
+    parser.add_argument(
+        "--replace",
+        action="store_true",
+        help="rerun only --estimators and --memory-estimators; keep the other rows",
+    )
     parser.add_argument("--memory-child", action="store_true")
     parser.add_argument("--estimator")
     parser.add_argument("--memory-chunks", type=int)
@@ -113,6 +120,8 @@ def main(argv=None):
         "memory": memory,
     }
     output = Path(args.output)
+    if args.replace and output.exists():
+        _keep_other_rows(report, json.loads(output.read_text()), args, fit_acc)
     for name in args.memory_estimators:
         one, ten = _memory(args, name, 1), _memory(args, name, CHUNKS)
         memory.append(
@@ -149,6 +158,19 @@ def main(argv=None):
         print(rows[-1], flush=True)
         output.write_text(json.dumps(report, indent=2) + "\n")
     return 0
+
+
+def _keep_other_rows(report, old, args, fit_acc):
+    """Carry over ``old``'s rows of the estimators not rerun, with ``fit_ACC``
+    read afresh, and list ``old``'s run under ``"earlier"``."""
+    for row in old["results"]:
+        if row["estimator"] not in args.estimators:
+            report["results"].append({**row, "fit_ACC": fit_acc.get(row["estimator"])})
+    for row in old.get("memory", []):
+        if row["estimator"] not in args.memory_estimators:
+            report["memory"].append(row)
+    earlier = {k: old[k] for k in ("command", "machine", "date")}
+    report["earlier"] = [*old.get("earlier", []), earlier]
 
 
 if __name__ == "__main__":

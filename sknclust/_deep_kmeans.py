@@ -46,10 +46,12 @@ _ALPHA = 1.0
 # most epochs), as in BaseDeepClusterer._epochs.
 _PRETRAIN_BUDGET = (5000, 20, 100)
 _CLUSTER_BUDGET = (2000, 10, 50)
-# The clustering phase fine-tunes the pretrained network, so it starts at the
-# learning rate where pretraining's cosine ends. A fresh Adam at the full rate
-# moves every weight by about that rate in its first steps, whatever the
-# gradient, and can scramble the embedding faster than the centroids follow.
+# Without image warps the clustering phase only fine-tunes the pretrained
+# network, so it starts at the learning rate where pretraining's cosine ends. A
+# fresh Adam at the full rate moves every weight by about that rate in its
+# first steps, whatever the gradient, and can scramble the embedding faster
+# than the centroids follow. With warps ("alternating" on images) the phase
+# also learns invariance to them, a new task that wants the full rate.
 _FINE_TUNE = 0.1
 # partial_fit: every centroid count loses this share of a 1/K share of each
 # batch, so a centroid that keeps under a fifth of its share of a stream (as
@@ -193,8 +195,10 @@ class DeepKMeans(BaseDeepClusterer):
         while without views more, smaller steps only fit the same rows harder.
     learning_rate : float, default=1e-3
         Adam learning rate of pretraining, which decays along a cosine to a
-        tenth of it; the clustering phase of :meth:`fit` starts from that
-        tenth and decays to a hundredth.
+        tenth of it. The clustering phase of :meth:`fit` starts from that
+        tenth (fine-tuning) and decays to a hundredth; when it trains on
+        image warps (``image_shape`` with ``"alternating"``) it starts from
+        ``learning_rate`` again.
     pretrain_epochs : int or None, default=None
         Epochs of denoising-autoencoder pretraining (0 skips it); it stops
         early once the loss stalls. ``None`` takes about 5,000 optimiser
@@ -342,7 +346,7 @@ class DeepKMeans(BaseDeepClusterer):
             lambda module, x, index: loss(module, x, state, self.cluster_weight),
             training_set,
             epochs=epochs,
-            learning_rate=_FINE_TUNE * self.learning_rate,
+            learning_rate=self._cluster_learning_rate(),
             on_epoch_begin=anneal,
             on_epoch_end=lambda epoch: self._reseed_starved(training_set, state),
         )
@@ -351,6 +355,13 @@ class DeepKMeans(BaseDeepClusterer):
         self._final_alpha = alphas[-1]
         self._keep_state(state, cluster_epochs=epochs)
         self._score_scales(training_set)
+
+    def _cluster_learning_rate(self):
+        """The clustering phase's starting rate: the full one when it trains
+        on image warps, else a tenth (fine-tuning)."""
+        if self._image_shape is not None and self.strategy == "alternating":
+            return self.learning_rate
+        return _FINE_TUNE * self.learning_rate
 
     def _keep_state(self, state, cluster_epochs):
         """Fitted centroids and scales, and what partial_fit continues from."""
