@@ -49,9 +49,27 @@ def _by_estimator(report) -> dict:
     return by_name
 
 
+# Row order of the defaults tables, whatever order a --replace rerun left.
+ESTIMATORS = [
+    "KMeans",
+    "GaussianMixture",
+    "DeepKMeans",
+    "NeuralMixtureEM",
+    "GMVAEClustering",
+]
+
+
+def _ordered(names):
+    """``names`` with the package's usual estimators first, in ESTIMATORS order."""
+    known = [n for n in ESTIMATORS if n in names]
+    return known + [n for n in names if n not in ESTIMATORS]
+
+
 def _table(report):
     rows = []
-    for name, runs in _by_estimator(report).items():
+    by_name = _by_estimator(report)
+    for name in _ordered(list(by_name)):
+        runs = by_name[name]
         acc = [r["ACC"] for r in runs]
         nmi = [r["NMI"] for r in runs]
         fit = [r["fit_seconds"] for r in runs]
@@ -317,7 +335,7 @@ def headline(results_dir: Path) -> str:
             if r["estimator"] not in estimators:
                 estimators.append(r["estimator"])
     rows = []
-    for estimator in estimators:
+    for estimator in _ordered(estimators):
         row = [estimator]
         for name in names:
             acc = [
