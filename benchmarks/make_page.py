@@ -16,6 +16,8 @@ import json
 import statistics
 from pathlib import Path
 
+from run_defaults import ESTIMATORS  # a sibling script: same directory
+
 from sknclust._benchmark import format_markdown_table
 
 PEERS = "peers_"
@@ -49,18 +51,9 @@ def _by_estimator(report) -> dict:
     return by_name
 
 
-# Row order of the defaults tables, whatever order a --replace rerun left.
-ESTIMATORS = [
-    "KMeans",
-    "GaussianMixture",
-    "DeepKMeans",
-    "NeuralMixtureEM",
-    "GMVAEClustering",
-]
-
-
 def _ordered(names):
-    """``names`` with the package's usual estimators first, in ESTIMATORS order."""
+    """``names`` with run_defaults.py's estimators first, in its order (the
+    order a ``--replace`` rerun leaves in a report is not)."""
     known = [n for n in ESTIMATORS if n in names]
     return known + [n for n in names if n not in ESTIMATORS]
 
