@@ -90,8 +90,8 @@ def load_dataset(dataset: str, data_dir=None) -> Dataset:
 
     if not dataset.lower().endswith(FILE_SUFFIXES):
         raise ValueError(
-            f"Unknown dataset {dataset!r}: use digits, iris, wine, "
-            f"breast_cancer, mnist, usps or a "
+            f"Unknown dataset {dataset!r}: use "
+            f"{', '.join(['digits', *TABULAR, 'mnist', 'usps'])} or a "
             f"{'/'.join(FILE_SUFFIXES)} file."
         )
     X, y = load_array_file(dataset)
