@@ -253,7 +253,8 @@ def peers_section(results_dir: Path) -> str:
             "fits; fit time is the mean wall-clock seconds of `fit_predict`.",
             "",
             *(
-                f"- earlier rows: `{run['command']}` ({run['date']})"
+                f"- rows of {', '.join(run['estimators'])}: `{run['command']}` "
+                f"({run['date']})"
                 for run in report.get("earlier", [])
             ),
             f"- command: `{report['command']}`",

@@ -91,16 +91,26 @@ def main(argv=None):
 def merge_reports(old: dict, new: dict) -> dict:
     """``new`` with the rows of ``old`` for the estimators it does not report.
 
-    The earlier command is kept under ``"earlier"``.
+    Every earlier command is kept under ``"earlier"`` with the estimators whose
+    rows it still holds; a command whose rows were all rerun is dropped.
     """
     rerun = {row["estimator"] for row in new["results"]}
     kept = [row for row in old["results"] if row["estimator"] not in rerun]
-    earlier = {"command": old["command"], "date": old["date"]}
+    earlier, claimed = [], set()
+    for entry in old.get("earlier", []):
+        names = [n for n in entry["estimators"] if n not in rerun]
+        claimed.update(names)
+        if names:
+            earlier.append({**entry, "estimators": names})
+    own = [n for n in dict.fromkeys(r["estimator"] for r in kept) if n not in claimed]
+    if own:
+        entry = {"command": old["command"], "date": old["date"]}
+        earlier.append({**entry, "estimators": own})
     return {
         **new,
         "results": kept + new["results"],
         "seeds": sorted({row["seed"] for row in kept + new["results"]}),
-        "earlier": [*old.get("earlier", []), earlier],
+        "earlier": earlier,
     }
 
 

@@ -1,0 +1,56 @@
+"""Merging a partial benchmark rerun into its report keeps every row attributed."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from run_defaults import merge_reports  # noqa: E402
+
+
+def _report(command, date, estimators, earlier=None):
+    report = {
+        "command": command,
+        "date": date,
+        "results": [{"estimator": e, "seed": s} for e in estimators for s in (0, 1)],
+    }
+    if earlier is not None:
+        report["earlier"] = earlier
+    return report
+
+
+def test_merge_keeps_other_rows_and_names_their_command():
+    old = _report("first", "d1", ["A", "B", "C"])
+    merged = merge_reports(old, _report("second", "d2", ["B"]))
+
+    assert sorted({r["estimator"] for r in merged["results"]}) == ["A", "B", "C"]
+    assert [r for r in merged["results"] if r["estimator"] == "B"] == [
+        {"estimator": "B", "seed": 0},
+        {"estimator": "B", "seed": 1},
+    ]
+    assert merged["command"] == "second"
+    assert merged["earlier"] == [
+        {"command": "first", "date": "d1", "estimators": ["A", "C"]}
+    ]
+
+
+def test_merge_drops_commands_whose_rows_were_all_rerun():
+    old = _report("first", "d1", ["A", "B", "C"])
+    once = merge_reports(old, _report("second", "d2", ["B"]))
+    twice = merge_reports(once, _report("third", "d3", ["A", "C"]))
+
+    # "first" no longer holds a row; "second" still holds B's.
+    assert twice["earlier"] == [
+        {"command": "second", "date": "d2", "estimators": ["B"]}
+    ]
+    assert sorted({r["estimator"] for r in twice["results"]}) == ["A", "B", "C"]
+
+
+def test_merge_narrows_an_earlier_command_to_the_rows_it_still_holds():
+    old = _report("first", "d1", ["A", "B", "C"])
+    once = merge_reports(old, _report("second", "d2", ["B"]))
+    twice = merge_reports(once, _report("third", "d3", ["C"]))
+
+    assert twice["earlier"] == [
+        {"command": "first", "date": "d1", "estimators": ["A"]},
+        {"command": "second", "date": "d2", "estimators": ["B"]},
+    ]
