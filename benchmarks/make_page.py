@@ -21,6 +21,8 @@ from run_defaults import ESTIMATORS  # a sibling script: same directory
 from sknclust._benchmark import format_markdown_table
 
 PEERS = "peers_"
+# Reports of run_defaults.py rerun with one torch thread (--output-dir).
+THREADS1 = "threads1"
 ORDER = [
     "digits",
     "digits_images",
@@ -155,6 +157,50 @@ def _partial_fit_section(results_dir: Path) -> list:
             "data and libraries.",
             "",
             format_markdown_table(header, memory),
+            "",
+        ]
+    return lines
+
+
+def _threads_section(results_dir: Path) -> list:
+    """The same seeds at one thread beside the two-thread table, when run."""
+    lines = []
+    for name, one in _defaults_reports(results_dir / THREADS1).items():
+        two = _report(results_dir, name)
+        if two is None:
+            continue
+        acc = {(r["estimator"], r["seed"]): r["ACC"] for r in two["results"]}
+        rows = []
+        by_name = _by_estimator(one)
+        for estimator in _ordered(list(by_name)):
+            pairs = [
+                (acc[estimator, r["seed"]], r["ACC"])
+                for r in by_name[estimator]
+                if (estimator, r["seed"]) in acc
+            ]
+            if not pairs:
+                continue
+            rows.append(
+                [
+                    estimator,
+                    ", ".join(f"{a:.3f}" for a, _ in pairs),
+                    ", ".join(f"{b:.3f}" for _, b in pairs),
+                    f"{max(abs(a - b) for a, b in pairs):.3f}",
+                ]
+            )
+        header = ["estimator", "ACC, 2 threads", "ACC, 1 thread", "largest gap"]
+        seeds = ", ".join(map(str, one["seeds"]))
+        lines += [
+            f"**Thread count: {TITLES.get(name, name)}**",
+            "",
+            "The same fits (seeds "
+            f"{seeds}) with one torch thread instead of two. On a CPU, a "
+            "thread count changes the order of floating-point sums, so a fit "
+            "is reproducible for a given seed and thread count; this table "
+            "shows how far the outcome moves between thread counts. Command: "
+            f"`{one['command']}`; {one['machine']}; {one['date']}.",
+            "",
+            format_markdown_table(header, rows),
             "",
         ]
     return lines
@@ -309,6 +355,7 @@ def build(results_dir: Path) -> str:
             _table(report),
             "",
         ]
+    lines += _threads_section(results_dir)
     lines += _partial_fit_section(results_dir)
     lines += _dask_section(results_dir)
     peers = peers_section(results_dir)
