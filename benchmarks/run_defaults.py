@@ -30,12 +30,14 @@ ESTIMATORS = [
     "NeuralMixtureEM",
     "GMVAEClustering",
 ]
-# name: (dataset, rows as images, seeds)
+# name: (dataset, rows as images, seeds[, stratified subset size])
 CONFIGS = {
     "digits": ("digits", False, [0, 1, 2, 3, 4]),
     "digits_images": ("digits", True, [0, 1, 2, 3, 4]),
     "usps_images": ("usps", True, [0, 1, 2]),
     "mnist_images": ("mnist", True, [0, 1, 2]),
+    # Image rows given without their shape, as a user with pixel features might.
+    "mnist_flat": ("mnist", False, [0, 1, 2], 20000),
     "iris": ("iris", False, [0, 1, 2, 3, 4]),
     "wine": ("wine", False, [0, 1, 2, 3, 4]),
     "breast_cancer": ("breast_cancer", False, [0, 1, 2, 3, 4]),
@@ -63,7 +65,7 @@ def main(argv=None):
     output_dir.mkdir(parents=True, exist_ok=True)
     status = 0
     for name in args.configs:
-        dataset, images, seeds = CONFIGS[name]
+        dataset, images, seeds, *subset = CONFIGS[name]
         seeds = args.seeds or seeds
         with tempfile.TemporaryDirectory() as scratch:
             command = ["benchmark", "--dataset", dataset, "--report-name", name]
@@ -71,6 +73,8 @@ def main(argv=None):
             command += ["--output-dir", scratch, "--estimators", *args.estimators]
             if images:
                 command.append("--images")
+            if subset:
+                command += ["--max-samples", str(subset[0])]
             if args.data_dir:
                 command += ["--data-dir", args.data_dir]
             status = max(status, sknclust(command))
