@@ -394,7 +394,7 @@ def test_steps_per_epoch(n_samples, batch_size, drop_last, n_batches):
 AUTO_EPOCHS = [
     (DeepKMeans, (10, 50)),
     (NeuralMixtureEM, (20, 100)),
-    (GMVAEClustering, (30, 150)),
+    (GMVAEClustering, (30, 100)),
 ]
 
 
