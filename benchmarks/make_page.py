@@ -130,8 +130,8 @@ def _partial_fit_section(results_dir: Path) -> list:
         "table above). Command: `" + report["command"] + "`; "
         f"{report['machine']}; {report['date']}.",
         *(
-            f"Rows kept from an earlier run: `{run['command']}`; {run['machine']}; "
-            f"{run['date']}."
+            f"Rows of {', '.join(run['estimators'])} from an earlier run: "
+            f"`{run['command']}`; {run['machine']}; {run['date']}."
             for run in report.get("earlier", [])
         ),
         "",

@@ -96,26 +96,36 @@ def merge_reports(old: dict, new: dict) -> dict:
     """``new`` with the rows of ``old`` for the estimators it does not report.
 
     Every earlier command is kept under ``"earlier"`` with the estimators whose
-    rows it still holds; a command whose rows were all rerun is dropped.
+    rows it still holds (see :func:`earlier_runs`).
     """
     rerun = {row["estimator"] for row in new["results"]}
     kept = [row for row in old["results"] if row["estimator"] not in rerun]
-    earlier, claimed = [], set()
-    for entry in old.get("earlier", []):
-        names = [n for n in entry["estimators"] if n not in rerun]
-        claimed.update(names)
-        if names:
-            earlier.append({**entry, "estimators": names})
-    own = [n for n in dict.fromkeys(r["estimator"] for r in kept) if n not in claimed]
-    if own:
-        entry = {"command": old["command"], "date": old["date"]}
-        earlier.append({**entry, "estimators": own})
     return {
         **new,
         "results": kept + new["results"],
         "seeds": sorted({row["seed"] for row in kept + new["results"]}),
-        "earlier": earlier,
+        "earlier": earlier_runs(old, [row["estimator"] for row in kept]),
     }
+
+
+def earlier_runs(old: dict, kept, fields=("command", "date")) -> list:
+    """``old``'s earlier commands, and ``old``'s own, for the rows kept from it.
+
+    ``kept`` names the estimators that still have rows from ``old``. Each
+    command lists those whose rows it produced (``"estimators"``); a command
+    left with none is dropped. ``fields`` of ``old`` describe its own command.
+    """
+    kept = list(dict.fromkeys(kept))
+    earlier, claimed = [], set()
+    for entry in old.get("earlier", []):
+        names = [n for n in entry["estimators"] if n in kept]
+        claimed.update(names)
+        if names:
+            earlier.append({**entry, "estimators": names})
+    own = [n for n in kept if n not in claimed]
+    if own:
+        earlier.append({**{k: old[k] for k in fields}, "estimators": own})
+    return earlier
 
 
 if __name__ == "__main__":

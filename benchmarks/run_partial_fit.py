@@ -162,15 +162,20 @@ def main(argv=None):
 
 def _keep_other_rows(report, old, args, fit_acc):
     """Carry over ``old``'s rows of the estimators not rerun, with ``fit_ACC``
-    read afresh, and list ``old``'s run under ``"earlier"``."""
+    read afresh, and list the runs they came from under ``"earlier"``."""
+    # Here, not at the top: the memory children need not load the CLI.
+    from run_defaults import earlier_runs  # a sibling script: same directory
+
+    kept = []
     for row in old["results"]:
         if row["estimator"] not in args.estimators:
             report["results"].append({**row, "fit_ACC": fit_acc.get(row["estimator"])})
+            kept.append(row["estimator"])
     for row in old.get("memory", []):
         if row["estimator"] not in args.memory_estimators:
             report["memory"].append(row)
-    earlier = {k: old[k] for k in ("command", "machine", "date")}
-    report["earlier"] = [*old.get("earlier", []), earlier]
+            kept.append(row["estimator"])
+    report["earlier"] = earlier_runs(old, kept, ("command", "machine", "date"))
 
 
 if __name__ == "__main__":

@@ -7,15 +7,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from run_defaults import merge_reports  # noqa: E402
 
 
-def _report(command, date, estimators, earlier=None):
-    report = {
+def _report(command, date, estimators):
+    return {
         "command": command,
         "date": date,
         "results": [{"estimator": e, "seed": s} for e in estimators for s in (0, 1)],
     }
-    if earlier is not None:
-        report["earlier"] = earlier
-    return report
 
 
 def test_merge_keeps_other_rows_and_names_their_command():
@@ -53,4 +50,31 @@ def test_merge_narrows_an_earlier_command_to_the_rows_it_still_holds():
     assert twice["earlier"] == [
         {"command": "first", "date": "d1", "estimators": ["A"]},
         {"command": "second", "date": "d2", "estimators": ["B"]},
+    ]
+
+
+def test_stream_rerun_attributes_kept_result_and_memory_rows():
+    from argparse import Namespace
+
+    from run_partial_fit import _keep_other_rows
+
+    old = {
+        "command": "first",
+        "machine": "m1",
+        "date": "d1",
+        "results": [{"estimator": e, "fit_ACC": 0.0} for e in ("A", "B", "C")],
+        "memory": [{"estimator": "B"}],
+    }
+    report = {"results": [{"estimator": "C"}], "memory": []}
+    args = Namespace(estimators=["C"], memory_estimators=[])
+    _keep_other_rows(report, old, args, {"A": 0.9, "B": 0.8})
+
+    assert report["results"] == [
+        {"estimator": "C"},
+        {"estimator": "A", "fit_ACC": 0.9},
+        {"estimator": "B", "fit_ACC": 0.8},
+    ]
+    assert report["memory"] == [{"estimator": "B"}]
+    assert report["earlier"] == [
+        {"command": "first", "machine": "m1", "date": "d1", "estimators": ["A", "B"]}
     ]
