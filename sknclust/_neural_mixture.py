@@ -21,6 +21,11 @@ _EPS = 1e-5
 _WEIGHT_MOMENTUM = 0.1
 # Share of the epochs during which the mixing weights stay uniform.
 _WARMUP = 0.5
+# Power of π in the responsibilities that train the network. With the full π
+# a component that grows draws more rows, which raises its weight again; on
+# classes the network has not yet told apart this loop merges them. Half the
+# log-prior halves the loop's gain and still lets truly large classes grow.
+_PRIOR_POWER = 0.5
 # Uniform weights pull the sizes towards 1/K, so during the warm-up the bar
 # for a starved component is higher than after it, where learned weights let
 # true clusters be small.
@@ -182,7 +187,11 @@ class NeuralMixtureEM(BaseDeepClusterer):
     two views of a sample fall in the same component.
 
     π is uniform for the first half of the epochs, then follows a running
-    M-step :math:`\\pi_k = \\operatorname{mean}_i \\gamma_{ik}`. After every
+    M-step :math:`\\pi_k = \\operatorname{mean}_i \\gamma_{ik}`. The
+    responsibilities that train the network take :math:`\\pi^{1/2}`
+    (renormalised) in place of π: with the full weights, a component that
+    grows draws more points, which raises its weight again, and classes the
+    network has not yet told apart merge. After every
     epoch, a component holding under :math:`0.5/K` of the points during the
     warm-up, or under :math:`0.2/K` after it, is re-seeded by splitting the
     largest component in two, as in split-and-merge EM.
@@ -279,7 +288,8 @@ class NeuralMixtureEM(BaseDeepClusterer):
     # --------------------------------------------------------------- training
     def _loss(self, module, x, index, state):
         _, u = module(x)
-        joint = self._batch_log_density(u) + module.log_weights
+        log_p = self._batch_log_density(u)
+        joint = log_p + _training_prior(module)
         # E-step: responsibilities are targets, not a path for gradients.
         gamma = torch.softmax(joint.detach(), dim=1)
         loss = -(gamma * joint).sum(1).mean()
@@ -288,13 +298,16 @@ class NeuralMixtureEM(BaseDeepClusterer):
                 module, x, joint, index, state.views
             )
         if state.learning_weights:
-            _step_weights(module, gamma.mean(0))
+            # π itself follows the mixture's own posterior.
+            posterior = torch.softmax(log_p.detach() + module.log_weights, dim=1)
+            _step_weights(module, posterior.mean(0))
         return loss
 
     def _view_log_posterior(self, module, view):
         """log γ of a batch of views, under the batch's own statistics."""
         _, u = module(view)
-        return torch.log_softmax(self._batch_log_density(u) + module.log_weights, 1)
+        prior = _training_prior(module)
+        return torch.log_softmax(self._batch_log_density(u) + prior, 1)
 
     def _consistency_loss(self, module, x, joint, index, views):
         """Minus the log probability that two views land in the same component.
@@ -456,6 +469,12 @@ class NeuralMixtureEM(BaseDeepClusterer):
 
     def _score_samples(self, module, rows):
         return torch.logsumexp(self._cluster_scores(module, rows), dim=1)
+
+
+def _training_prior(module):
+    """log π^a renormalised, with a = _PRIOR_POWER: the prior of the training
+    responsibilities."""
+    return torch.log_softmax(_PRIOR_POWER * module.log_weights, dim=0)
 
 
 def _step_weights(module, target, momentum=_WEIGHT_MOMENTUM):

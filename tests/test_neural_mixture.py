@@ -401,3 +401,15 @@ def test_n_init_real_runs(blobs):
     np.testing.assert_array_equal(three.weights_, again.weights_)
     assert three.n_iter_ == len(three.history_["em"]) == 20
     assert adjusted_rand_score(y, three.labels_) > 0.9
+
+
+def test_training_prior_is_the_renormalised_square_root_of_the_weights(fitted):
+    # The network trains against responsibilities with π^(1/2): a large
+    # component's pull on ambiguous rows is half of what π gives in log space.
+    module = copy.deepcopy(fitted.module_)
+    with torch.no_grad():
+        module.log_weights.copy_(torch.tensor([0.64, 0.16, 0.2]).log())
+    root = torch.tensor([0.8, 0.4, math.sqrt(0.2)])
+    torch.testing.assert_close(
+        _neural_mixture._training_prior(module).exp(), root / root.sum()
+    )
