@@ -457,6 +457,7 @@ class BaseDeepClusterer(
         epochs,
         stop_after=None,
         online=False,
+        decay=None,
         **kw,
     ):
         """Run one training phase of ``self.module_`` and record its history.
@@ -464,15 +465,18 @@ class BaseDeepClusterer(
         ``stop_after=(tol, n_epochs)`` stops the phase once ``n_epochs`` epochs
         in a row improved the training loss by less than ``tol`` (relative).
         ``online=True`` (``partial_fit``) continues the phase's optimiser from
-        the last chunk at a constant learning rate, appends to its history and
-        advances the stream's step count.
+        the last chunk, appends to its history and advances the stream's step
+        count. ``decay`` says whether the learning rate follows the schedule
+        over this call's epochs; by default it does except online, where a
+        phase goes on over chunks and has no last epoch to decay towards.
         """
         if stop_after is not None:
             kw.update(tol=stop_after[0], n_iter_no_change=stop_after[1])
-        lr_schedule = self._lr_schedule
+        if decay is None:
+            decay = not online
+        lr_schedule = self._lr_schedule if decay else None
         if online:
             kw["optimizer_state"] = self._stream.optimizers.setdefault(name, {})
-            lr_schedule = None
         history = run_phase(
             name,
             self.module_,

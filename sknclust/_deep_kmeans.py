@@ -428,6 +428,9 @@ class DeepKMeans(BaseDeepClusterer):
                 epochs=epochs,
                 stop_after=(_TOL, _N_ITER_NO_CHANGE),
                 online=online,
+                # Pretraining is a whole phase on its chunk, as in fit: a
+                # constant rate leaves a noisier embedding for k-means.
+                decay=True,
             )
         self._init_centroids(training_set, rng, state)
 

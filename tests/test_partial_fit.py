@@ -160,3 +160,21 @@ def test_decay_recycles_a_centroid_the_stream_left():
     assert counts[0].item() == pytest.approx(10 + 4 - 2)
     assert counts[1].item() == pytest.approx(1.0)
     assert module.centroids[1].item() == pytest.approx(4.0)
+
+
+def test_deep_kmeans_stream_pretrains_with_a_decaying_rate(stream, monkeypatch):
+    # Pretraining on the first chunk is a whole phase, as in fit: its rate
+    # decays. Clustering goes on over chunks and keeps a constant rate.
+    from sknclust import _base
+
+    schedules = []
+    run_phase = _base.run_phase
+
+    def spy(name, *args, **kw):
+        schedules.append((name, kw["lr_schedule"]))
+        return run_phase(name, *args, **kw)
+
+    monkeypatch.setattr(_base, "run_phase", spy)
+    X, _, chunks = stream
+    _stream_fit(DeepKMeans, X, chunks[:2])
+    assert schedules == [("pretrain", "cosine"), ("cluster", None), ("cluster", None)]
