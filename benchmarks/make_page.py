@@ -129,11 +129,7 @@ def _partial_fit_section(results_dir: Path) -> list:
         "`fit` is the same estimator fitted on all rows at once (the MNIST "
         "table above). Command: `" + report["command"] + "`; "
         f"{report['machine']}; {report['date']}.",
-        *(
-            f"Rows of {', '.join(run['estimators'])} from an earlier run: "
-            f"`{run['command']}`; {run['machine']}; {run['date']}."
-            for run in report.get("earlier", [])
-        ),
+        *_earlier_runs(report),
         "",
         format_markdown_table(
             ["estimator", "ACC, partial_fit", "ACC, fit", "partial_fit [s]"], rows
@@ -164,6 +160,16 @@ def _partial_fit_section(results_dir: Path) -> list:
             "",
         ]
     return lines
+
+
+def _earlier_runs(report: dict) -> list:
+    """One line for each earlier run whose rows a report kept."""
+    return [
+        f"Rows of {', '.join(run['estimators'])} from an earlier run: "
+        f"`{run['command']}`; {run.get('machine', report['machine'])}; "
+        f"{run['date']}."
+        for run in report.get("earlier", [])
+    ]
 
 
 def _threads_section(results_dir: Path) -> list:
@@ -203,6 +209,7 @@ def _threads_section(results_dir: Path) -> list:
             "is reproducible for a given seed and thread count; this table "
             "shows how far the outcome moves between thread counts. Command: "
             f"`{one['command']}`; {one['machine']}; {one['date']}.",
+            *_earlier_runs(one),
             "",
             format_markdown_table(header, rows),
             "",
