@@ -406,6 +406,7 @@ class DeepKMeans(BaseDeepClusterer):
             lambda module, x, index: loss(module, x, state, self.cluster_weight),
             training_set,
             epochs=epochs,
+            learning_rate=self._cluster_learning_rate(),
             on_epoch_begin=anneal,
             online=True,
         )

@@ -162,19 +162,27 @@ def test_decay_recycles_a_centroid_the_stream_left():
     assert module.centroids[1].item() == pytest.approx(4.0)
 
 
-def test_deep_kmeans_stream_pretrains_with_a_decaying_rate(stream, monkeypatch):
+def test_deep_kmeans_stream_trains_at_the_rates_of_fit(stream, monkeypatch):
     # Pretraining on the first chunk is a whole phase, as in fit: its rate
-    # decays. Clustering goes on over chunks and keeps a constant rate.
+    # decays. Clustering goes on over chunks at a constant rate, starting
+    # where fit's clustering phase starts.
     from sknclust import _base
 
-    schedules = []
+    calls = []
     run_phase = _base.run_phase
 
     def spy(name, *args, **kw):
-        schedules.append((name, kw["lr_schedule"]))
+        calls.append((name, kw["lr_schedule"], kw["learning_rate"]))
         return run_phase(name, *args, **kw)
 
     monkeypatch.setattr(_base, "run_phase", spy)
     X, _, chunks = stream
+    DeepKMeans(3, random_state=0, **SMALL[DeepKMeans]).fit(X)
+    (_, _, pretrain_rate), (_, _, cluster_rate) = calls
+    calls.clear()
     _stream_fit(DeepKMeans, X, chunks[:2])
-    assert schedules == [("pretrain", "cosine"), ("cluster", None), ("cluster", None)]
+    assert calls == [
+        ("pretrain", "cosine", pretrain_rate),
+        ("cluster", None, cluster_rate),
+        ("cluster", None, cluster_rate),
+    ]
