@@ -64,6 +64,12 @@ def _ordered(names):
     return known + [n for n in names if n not in ESTIMATORS]
 
 
+def _in_estimator_order(rows):
+    """Result rows sorted as :func:`_ordered` sorts their estimators."""
+    order = _ordered(list(dict.fromkeys(r["estimator"] for r in rows)))
+    return sorted(rows, key=lambda r: order.index(r["estimator"]))
+
+
 def _table(report):
     rows = []
     by_name = _by_estimator(report)
@@ -118,7 +124,7 @@ def _partial_fit_section(results_dir: Path) -> list:
             "" if r["fit_ACC"] is None else f"{r['fit_ACC']:.3f}",
             f"{r['partial_fit_seconds']:.0f}",
         ]
-        for r in report["results"]
+        for r in _in_estimator_order(report["results"])
     ]
     lines = [
         "**MNIST as a stream (`partial_fit`)**",
@@ -146,7 +152,7 @@ def _partial_fit_section(results_dir: Path) -> list:
                 f"{m['training_mib_1_chunk']:.0f}",
                 f"{m['training_mib_10_chunks']:.0f}",
             ]
-            for m in report["memory"]
+            for m in _in_estimator_order(report["memory"])
         ]
         header = ["estimator", "peak, 1 chunk [MiB]", "peak, 10 chunks [MiB]"]
         header += ["ratio", "above data, 1 chunk", "above data, 10 chunks"]
