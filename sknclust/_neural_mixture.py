@@ -312,7 +312,8 @@ class NeuralMixtureEM(BaseDeepClusterer):
     def _consistency_loss(self, module, x, joint, index, views):
         """Minus the log probability that two views land in the same component.
 
-        ``joint`` holds log π_k p_k of the batch's rows. With neighbours, the
+        ``joint`` holds log p_k plus the training prior (see
+        :func:`_training_prior`) of the batch's rows. With neighbours, the
         row itself is the first view (its posterior is at hand). The clamp
         bounds the term when the views disagree completely.
         """
