@@ -170,10 +170,13 @@ def _partial_fit_section(results_dir: Path) -> list:
 
 def _earlier_runs(report: dict) -> list:
     """One line for each earlier run whose rows a report kept."""
+    # run_defaults.py records no machine for an earlier run: say none rather
+    # than lend it the report's own.
     return [
         f"Rows of {', '.join(run['estimators'])} from an earlier run: "
-        f"`{run['command']}`; {run.get('machine', report['machine'])}; "
-        f"{run['date']}."
+        f"`{run['command']}`; "
+        + (f"{run['machine']}; " if "machine" in run else "")
+        + f"{run['date']}."
         for run in report.get("earlier", [])
     ]
 
