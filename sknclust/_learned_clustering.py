@@ -290,6 +290,12 @@ class LearnedClustering(
         ``max_clusters`` classes (at most the number of classes in ``y``) and a
         set of up to ``set_size[1]`` rows gets 1 to ``max_clusters`` clusters.
         Larger sets, clustered in chunks, can get up to ``max_clusters`` too.
+    n_clusters : int, default=None
+        Number of clusters to split every set into, when it is known. By
+        default the network estimates it for each set (the most probable k
+        of :meth:`predict_n_clusters_proba`). Must not exceed
+        ``max_clusters`` or the number of rows of a set. Used only at
+        prediction, so it can be changed after ``fit``.
     hidden_dims : tuple of int, default=(256, 256)
         Widths of the item encoder's hidden layers. Ignored with
         ``image_shape``.
@@ -362,7 +368,8 @@ class LearnedClustering(
     further classes.
 
     :meth:`predict` takes :math:`\\hat k = \\arg\\max_k P(k)` (with
-    :math:`k \\le` the number of rows) and each row's most probable of the
+    :math:`k \\le` the number of rows), or ``n_clusters`` when it is given,
+    and each row's most probable of the
     :math:`\\hat k` clusters, raising a cluster's prior where needed so that
     every cluster holds a row. Nothing about a predicted set is stored.
 
@@ -391,6 +398,7 @@ class LearnedClustering(
 
     _parameter_constraints: dict = {
         "max_clusters": [Interval(Integral, 1, None, closed="left")],
+        "n_clusters": [Interval(Integral, 1, None, closed="left"), None],
         "hidden_dims": [tuple],
         "embedding_dim": [Interval(Integral, 1, None, closed="left")],
         "image_shape": [tuple, None],
@@ -406,6 +414,7 @@ class LearnedClustering(
         self,
         max_clusters: int = 5,
         *,
+        n_clusters: int | None = None,
         hidden_dims: tuple[int, ...] = (256, 256),
         embedding_dim: int = 64,
         image_shape: tuple[int, ...] | None = None,
@@ -417,6 +426,7 @@ class LearnedClustering(
         verbose: int = 0,
     ):
         self.max_clusters = max_clusters
+        self.n_clusters = n_clusters
         self.hidden_dims = hidden_dims
         self.embedding_dim = embedding_dim
         self.image_shape = image_shape
@@ -439,6 +449,7 @@ class LearnedClustering(
                 "set_size must be a tuple (smallest, largest) of positive integers "
                 f"with smallest <= largest, got {size!r}."
             )
+        self._check_n_clusters()
         if size[1] <= 2 * self.max_clusters:
             raise ValueError(
                 f"set_size[1]={size[1]} must exceed 2 * max_clusters="
@@ -446,6 +457,20 @@ class LearnedClustering(
                 "set_size[1] rows whose clusters must be fewer than their rows."
             )
         return check_network_shape(self.hidden_dims, self.image_shape, n_features)
+
+    def _check_n_clusters(self, n_rows=None):
+        k = self.n_clusters
+        if k is None:
+            return
+        if k > self.max_clusters:
+            raise ValueError(
+                f"n_clusters={k} exceeds max_clusters={self.max_clusters}: the "
+                "network has assignment heads for 1 to max_clusters clusters only."
+            )
+        if n_rows is not None and k > n_rows:
+            raise ValueError(
+                f"n_clusters={k} exceeds the {n_rows} rows of the set to cluster."
+            )
 
     def _validate_X(self, X, reset):
         return validate_rows(self, X, reset)
@@ -572,11 +597,15 @@ class LearnedClustering(
             count_logits[min(n_items, self.max_clusters) :] = -math.inf
             log_pk = torch.log_softmax(count_logits, 0).cpu().numpy()
             k = int(np.argmax(log_pk)) + 1
+            if self.n_clusters is not None:
+                k = min(self.n_clusters, n_items)
             scores = torch.log_softmax(per_k[k - 1][0].double(), 1).cpu().numpy()
             with warnings.catch_warnings():
                 # Rows the network cannot tell apart leave a cluster empty; it
-                # is dropped below, so k falls.
-                warnings.simplefilter("ignore", ConvergenceWarning)
+                # is dropped below, so k falls. A k the user fixed falling is
+                # worth the warning.
+                if self.n_clusters is None:
+                    warnings.simplefilter("ignore", ConvergenceWarning)
                 labels, bias = assign_populated(scores)
             labels, proba = _drop_empty(labels, scores + bias)
             return labels, log_pk, proba
@@ -609,6 +638,7 @@ class LearnedClustering(
     def _predict_set(self, X):
         check_is_fitted(self)
         X = self._validate_X(X, reset=False)
+        self._check_n_clusters(X.shape[0])
         module = self._inference_module(X)
         with torch.inference_mode():
             z = self._embed_rows(module, X)
@@ -630,7 +660,8 @@ class LearnedClustering(
         -------
         labels : ndarray of shape (n_samples,), dtype=int64
             Cluster of each row, ``0`` to ``k - 1``, every cluster populated, with
-            ``k`` the most probable number of clusters.
+            ``k`` the most probable number of clusters, or ``n_clusters`` when
+            given.
         """
         return self._predict_set(X)[1]
 

@@ -114,6 +114,28 @@ def test_large_sets_are_clustered_in_chunks(fitted):
     np.testing.assert_allclose(proba.sum(1), 1, rtol=1e-6)
 
 
+def test_a_known_number_of_clusters_is_used_as_given(fitted):
+    # n_clusters acts at prediction only: no refit, and the network's own
+    # estimate of k is still reported.
+    fixed = pickle.loads(pickle.dumps(fitted))
+    X, y = _new_set(3, 10, seed=7)
+    large, _ = _new_set(2, 300, seed=8)
+    for k in (1, 2, 3):
+        fixed.set_params(n_clusters=k)
+        assert np.unique(fixed.predict(X)).tolist() == list(range(k))
+        assert np.unique(fixed.predict(large)).tolist() == list(range(k))
+        np.testing.assert_allclose(
+            fixed.predict_n_clusters_proba(X), fitted.predict_n_clusters_proba(X)
+        )
+    assert adjusted_rand_score(y, fixed.predict(X)) > 0.9
+    np.testing.assert_allclose(fixed.predict_proba(X)[:, :3].sum(1), 1, rtol=1e-6)
+    with pytest.raises(ValueError, match="n_clusters=3 exceeds the 2 rows"):
+        fixed.predict(X[:2])
+    fixed.set_params(n_clusters=4)
+    with pytest.raises(ValueError, match="n_clusters=4 exceeds max_clusters=3"):
+        fixed.predict(X)
+
+
 def test_transform_is_per_row(fitted):
     X, _ = _new_set(2, 10, seed=6)
     Z = fitted.transform(X)
@@ -135,6 +157,7 @@ def test_missing_y_says_what_is_needed():
         (dict(set_size=(2, 6)), "must exceed 2 \\* max_clusters"),
         (dict(hidden_dims=(0,)), "hidden_dims"),
         (dict(image_shape=(3, 3)), "image_shape"),
+        (dict(n_clusters=4), "n_clusters=4 exceeds max_clusters=3"),
     ],
 )
 def test_bad_parameters(params, match):
