@@ -100,8 +100,10 @@ def test_image_path_with_augmentation(record_warps, two_shapes):
     assert model.predict_proba(X).shape == (80, 2)
     assert len(np.unique(model.labels_)) == 2
     assert any(isinstance(m, torch.nn.Conv2d) for m in model.module_.modules())
-    # Both views of every batch are warps: 2 batches of 32 rows, 5 epochs.
-    assert warped == [(1, 8, 8)] * 2 * 2 * 5
+    # Both views of every batch are warps: 2 batches of 32 rows, 5 epochs;
+    # plus one warp of the check rows at the end of epoch 3 (after the
+    # warm-up, before the last tenth), which looks for redundant components.
+    assert warped == [(1, 8, 8)] * (2 * 2 * 5 + 1)
 
 
 def _seeded(fn, seed=0):
@@ -300,7 +302,7 @@ class _CountedSplits(_EpochCounted):
 
     def _split_starved(self, training_set, *, warm_up=False):
         self.splits_ = [*getattr(self, "splits_", []), (self.epoch_, warm_up)]
-        super()._split_starved(training_set, warm_up=warm_up)
+        return super()._split_starved(training_set, warm_up=warm_up)
 
 
 def test_starved_components_checked_after_every_epoch(blobs):
@@ -314,6 +316,31 @@ def test_split_leaves_populated_components_alone(blobs, fitted):
     est = copy.deepcopy(fitted)
     state = {k: v.clone() for k, v in est.module_.state_dict().items()}
     est._split_starved(_training_set(est, X))
+    for key, value in est.module_.state_dict().items():
+        torch.testing.assert_close(value, state[key])
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_a_large_class_is_not_left_split(seed):
+    # One blob 4.5 times each other's: the uniform weights of the warm-up cut
+    # it in two and let two small blobs share a component. Once the weights
+    # are learned, the halves, whose neighbours cross between them, are
+    # merged and the shared component split.
+    centers = [(-6, -4), (6, -4), (0, 6), (0, -12)]
+    X, y = make_blobs(
+        n_samples=[450, 100, 100, 100], centers=centers, random_state=seed
+    )
+    est = NeuralMixtureEM(n_clusters=4, random_state=seed, **FAST).fit(X)
+    assert adjusted_rand_score(y, est.labels_) > 0.95
+
+
+def test_merge_leaves_separate_classes_alone(blobs, fitted):
+    X, _ = blobs
+    est = copy.deepcopy(fitted)
+    training_set = _training_set(est, X)
+    views = _views.Views(None, n_neighbors=10).prepare(training_set)
+    state = {k: v.clone() for k, v in est.module_.state_dict().items()}
+    assert not est._merge_redundant(training_set, views)
     for key, value in est.module_.state_dict().items():
         torch.testing.assert_close(value, state[key])
 
