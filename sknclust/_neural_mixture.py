@@ -92,8 +92,15 @@ class _EMState:
     def __init__(self, views):
         self.views = views
         self.learning_weights = False
+        self.reset()
+
+    def reset(self):
         # First epoch whose end may re-seed a redundant component.
         self.settled_from = 0
+        # The last redundancy re-seed, (half, partner, donor), until checked;
+        # and the pairs found to be two classes, never to be merged again.
+        self.trial = None
+        self.distinct = set()
 
 
 class NeuralMixtureEM(BaseDeepClusterer):
@@ -359,14 +366,15 @@ class NeuralMixtureEM(BaseDeepClusterer):
             elif (
                 state.learning_weights
                 and self.consistency_weight > 0
+                and self._image_shape is not None
                 and state.settled_from <= epoch < last_check
-                and self._merge_redundant(training_set, views)
+                and self._merge_redundant(training_set, views, state)
             ):
                 state.settled_from = epoch + 1 + _SETTLE
 
         def train_run():
             state.learning_weights = False
-            state.settled_from = 0
+            state.reset()
             return self._train(
                 "em",
                 lambda module, x, index: self._loss(module, x, index, state),
@@ -468,7 +476,7 @@ class NeuralMixtureEM(BaseDeepClusterer):
                     )
         return bool(pairs)
 
-    def _merge_redundant(self, training_set, views):
+    def _merge_redundant(self, training_set, views, state):
         """Re-seed one of two components that hold one class between them.
 
         The warm-up's uniform weights can split a large class in two, leaving
@@ -479,10 +487,13 @@ class NeuralMixtureEM(BaseDeepClusterer):
         than between two classes. When that rate reaches ``_REDUNDANT`` and
         ``_STANDS_OUT`` times what either swaps with any third component, the
         smaller half is re-seeded with one half of the largest other
-        component, as a starved one is; its rows fall to the other half. If
-        that component was one class, its halves show the same sign later and
-        the largest component is then the merged one. Returns whether a
-        component was re-seeded.
+        component, as a starved one is; its rows fall to the other half.
+
+        Two overlapping classes far from the others look the same. So a
+        re-seed is a trial: if, at the next check, the donor's two halves are
+        found redundant in turn, the donor was one class and the pair two:
+        the half goes back to its partner's side, and the pair is never
+        merged again. Returns whether a component was re-seeded.
         """
         module = self.module_
         n_clusters = self.n_clusters
@@ -503,29 +514,49 @@ class NeuralMixtureEM(BaseDeepClusterer):
             rate = (crossings + crossings.T) / (
                 sizes[:, None] + sizes[None, :]
             ).clamp_min(1)
-            pair = _redundant_pair(rate.cpu().numpy())
+            rate = rate.cpu().numpy()
+            trial, state.trial = state.trial, None
+            if trial is not None:
+                half, partner, donor = trial
+                if _is_redundant(rate, half, donor) and int(sizes[partner]) >= 2:
+                    # Undo: the half takes back one half of its partner.
+                    state.distinct.add(frozenset((half, partner)))
+                    self._reseed(h, labels, sizes, half, donor, partner)
+                    return True
+            pair = _redundant_pair(rate, state.distinct)
             if pair is None:
                 return False
             a, b = pair
-            k, partner = (a, b) if sizes[a] <= sizes[b] else (b, a)
+            half, partner = (a, b) if sizes[a] <= sizes[b] else (b, a)
             others = sizes.clone()
-            others[[k, partner]] = -1
-            j = int(others.argmax())
-            if int(sizes[j]) < 2:
+            others[[half, partner]] = -1
+            donor = int(others.argmax())
+            if int(sizes[donor]) < 2:
                 return False
-            split_head(module.head, h[labels == j], k, j)
-            weights = module.log_weights.exp()
-            weights[partner] += weights[k]
-            weights[k] = weights[j] = weights[j] / 2
-            module.log_weights.copy_((weights / weights.sum()).log())
-            if self.verbose:
-                share = sizes / len(h)
-                print(
-                    f"components {k} and {partner} swap {rate[a, b]:.1%} of their "
-                    f"views: {k} ({share[k]:.1%}) joins {partner}, and half of "
-                    f"component {j} ({share[j]:.1%}) re-seeds it"
-                )
+            self._reseed(h, labels, sizes, half, partner, donor, rate[a, b])
+            state.trial = (half, partner, donor)
             return True
+
+    def _reseed(self, h, labels, sizes, half, partner, donor, rate=None):
+        """Component ``half`` joins ``partner`` and takes one half of
+        ``donor``, with their weights."""
+        module = self.module_
+        split_head(module.head, h[labels == donor], half, donor)
+        weights = module.log_weights.exp()
+        weights[partner] += weights[half]
+        weights[half] = weights[donor] = weights[donor] / 2
+        module.log_weights.copy_((weights / weights.sum()).log())
+        if self.verbose:
+            share = sizes / len(h)
+            why = (
+                f"components {half} and {partner} swap {rate:.1%} of their views"
+                if rate is not None
+                else f"the halves of component {partner} swap views: undone"
+            )
+            print(
+                f"{why}: {half} ({share[half]:.1%}) joins {partner}, and half "
+                f"of component {donor} ({share[donor]:.1%}) re-seeds it"
+            )
 
     def _fit_inference_statistics(self, training_set, *, step_weights):
         """Whole-training-set logit statistics, then one full-data step for π.
@@ -558,18 +589,26 @@ class NeuralMixtureEM(BaseDeepClusterer):
         return torch.logsumexp(self._cluster_scores(module, rows), dim=1)
 
 
-def _redundant_pair(rate):
-    """The pair of components with the highest view-swap ``rate`` (a symmetric
-    matrix) among those that reach ``_REDUNDANT`` and ``_STANDS_OUT`` times
-    the rate of either component with any third one; None if there is none."""
-    rate = rate.copy()
-    np.fill_diagonal(rate, 0)
+def _is_redundant(rate, a, b):
+    """Whether components ``a`` and ``b`` swap at least ``_REDUNDANT`` of
+    their views (``rate``, a symmetric matrix) and ``_STANDS_OUT`` times what
+    either swaps with any third component."""
+    if a == b or rate[a, b] < _REDUNDANT:
+        return False
+    others = np.delete(rate[[a, b]], [a, b], axis=1)
+    return bool(rate[a, b] >= _STANDS_OUT * others.max(initial=0))
+
+
+def _redundant_pair(rate, distinct=()):
+    """The redundant pair of components with the highest view-swap ``rate``,
+    leaving out the pairs in ``distinct``; None if there is none."""
     best = None
-    for a, b in zip(*np.nonzero(np.triu(rate >= _REDUNDANT)), strict=True):
-        others = np.delete(rate[[a, b]], [a, b], axis=1)
-        if rate[a, b] >= _STANDS_OUT * others.max(initial=0):
-            if best is None or rate[a, b] > rate[best]:
-                best = (int(a), int(b))
+    for a, b in zip(*np.nonzero(np.triu(rate >= _REDUNDANT, k=1)), strict=True):
+        a, b = int(a), int(b)
+        if frozenset((a, b)) in distinct or not _is_redundant(rate, a, b):
+            continue
+        if best is None or rate[a, b] > rate[best]:
+            best = (a, b)
     return best
 
 
