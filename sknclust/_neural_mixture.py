@@ -482,14 +482,15 @@ class NeuralMixtureEM(BaseDeepClusterer):
         The warm-up's uniform weights can split a large class in two, leaving
         two other classes to share a component; once π is learned the loop
         between a component's size and its weight does not undo it. The two
-        halves of a class give themselves away: a row's view (a warp, or a
-        neighbour) crosses the arbitrary boundary between them far more often
-        than between two classes. When that rate reaches ``_REDUNDANT`` and
+        halves of a class give themselves away: a warp of a row crosses the
+        arbitrary boundary between them far more often than between two
+        classes (a neighbour view can belong to an overlapping class, so rows
+        without ``image_shape`` are not checked). When that rate reaches ``_REDUNDANT`` and
         ``_STANDS_OUT`` times what either swaps with any third component, the
         smaller half is re-seeded with one half of the largest other
         component, as a starved one is; its rows fall to the other half.
 
-        Two overlapping classes far from the others look the same. So a
+        Two similar classes far from the others can look the same. So a
         re-seed is a trial: if, at the next check, the donor's two halves are
         found redundant in turn, the donor was one class and the pair two:
         the half goes back to its partner's side, and the pair is never
