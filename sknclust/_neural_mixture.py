@@ -485,10 +485,11 @@ class NeuralMixtureEM(BaseDeepClusterer):
         halves of a class give themselves away: a warp of a row crosses the
         arbitrary boundary between them far more often than between two
         classes (a neighbour view can belong to an overlapping class, so rows
-        without ``image_shape`` are not checked). When that rate reaches ``_REDUNDANT`` and
-        ``_STANDS_OUT`` times what either swaps with any third component, the
-        smaller half is re-seeded with one half of the largest other
-        component, as a starved one is; its rows fall to the other half.
+        without ``image_shape`` are not checked). When that rate reaches
+        ``_REDUNDANT`` and ``_STANDS_OUT`` times what either swaps with any
+        third component, the smaller half is re-seeded with one half of the
+        largest other component, as a starved one is; its rows fall to the
+        other half.
 
         Two similar classes far from the others can look the same. So a
         re-seed is a trial: if, at the next check, the donor's two halves are
