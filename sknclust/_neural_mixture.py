@@ -11,7 +11,7 @@ from torch.nn import functional as F
 
 from sknclust._base import BaseDeepClusterer
 from sknclust._reseed import STARVED, split_head, starved_pairs
-from sknclust._runs import RunSelection, check_index, on_check_rows
+from sknclust._runs import RunSelection, on_check_rows
 from sknclust._views import Views
 from sknclust.nn import ConvEncoder, mlp
 
@@ -30,18 +30,6 @@ _PRIOR_POWER = 0.5
 # for a starved component is higher than after it, where learned weights let
 # true clusters be small.
 _STARVED_IN_WARMUP = 0.5
-# Two components whose rows' views land in each other at this rate (a share
-# of both components' views) hold one class between them ...
-_REDUNDANT = 0.03
-# ... and at least this many times the rate of either with any third one.
-# What two classes swap depends on the data (a warp blurs an 8x8 digit more
-# than a 16x16 one: up to 5% on digits' images, under 1% on USPS); the two
-# halves of a class stand out against it (over ten times, in dev traces).
-_STANDS_OUT = 8.0
-# Epochs a re-seeded component is left to settle before the next check; none
-# are re-seeded for redundancy in the last _SETTLE_END share of the epochs.
-_SETTLE = 2
-_SETTLE_END = 0.1
 
 
 class _NeuralMixtureModule(nn.Module):
@@ -92,15 +80,6 @@ class _EMState:
     def __init__(self, views):
         self.views = views
         self.learning_weights = False
-        self.reset()
-
-    def reset(self):
-        # First epoch whose end may re-seed a redundant component.
-        self.settled_from = 0
-        # The last redundancy re-seed, (half, partner, donor), until checked;
-        # and the pairs found to be two classes, never to be merged again.
-        self.trial = None
-        self.distinct = set()
 
 
 class NeuralMixtureEM(BaseDeepClusterer):
@@ -355,26 +334,15 @@ class NeuralMixtureEM(BaseDeepClusterer):
         if self.consistency_weight > 0:
             views.prepare(training_set)
         state = _EMState(views)
-        last_check = epochs - math.ceil(_SETTLE_END * epochs)
 
         def begin_epoch(epoch):
             state.learning_weights = epoch >= warmup
 
         def end_epoch(epoch):
-            if self._split_starved(training_set, warm_up=not state.learning_weights):
-                state.settled_from = epoch + 1 + _SETTLE
-            elif (
-                state.learning_weights
-                and self.consistency_weight > 0
-                and self._image_shape is not None
-                and state.settled_from <= epoch < last_check
-                and self._merge_redundant(training_set, views, state)
-            ):
-                state.settled_from = epoch + 1 + _SETTLE
+            self._split_starved(training_set, warm_up=not state.learning_weights)
 
         def train_run():
             state.learning_weights = False
-            state.reset()
             return self._train(
                 "em",
                 lambda module, x, index: self._loss(module, x, index, state),
@@ -454,16 +422,14 @@ class NeuralMixtureEM(BaseDeepClusterer):
         the head's input space, their two logits are tilted apart along the
         axis between the component's two-means halves, and after the warm-up
         its weight is shared between them. In the warm-up (``warm_up=True``)
-        the higher bar applies and π stays uniform. Returns whether a
-        component was re-seeded.
+        the higher bar applies and π stays uniform.
         """
         module = self.module_
         h, _, labels = self._check_rows(training_set)
         bar = _STARVED_IN_WARMUP if warm_up else STARVED
-        pairs = starved_pairs(labels, self.n_clusters, bar)
         with torch.no_grad():
             share = torch.bincount(labels, minlength=self.n_clusters) / len(h)
-            for k, j in pairs:
+            for k, j in starved_pairs(labels, self.n_clusters, bar):
                 split_head(module.head, h[labels == j], k, j)
                 if not warm_up:
                     weights = module.log_weights.exp()
@@ -474,91 +440,6 @@ class NeuralMixtureEM(BaseDeepClusterer):
                         f"split component {j} ({share[j]:.1%} of the check rows): "
                         f"half of it re-seeds component {k} ({share[k]:.1%})"
                     )
-        return bool(pairs)
-
-    def _merge_redundant(self, training_set, views, state):
-        """Re-seed one of two components that hold one class between them.
-
-        The warm-up's uniform weights can split a large class in two, leaving
-        two other classes to share a component; once π is learned the loop
-        between a component's size and its weight does not undo it. The two
-        halves of a class give themselves away: a warp of a row crosses the
-        arbitrary boundary between them far more often than between two
-        classes (a neighbour view can belong to an overlapping class, so rows
-        without ``image_shape`` are not checked). When that rate reaches
-        ``_REDUNDANT`` and ``_STANDS_OUT`` times what either swaps with any
-        third component, the smaller half is re-seeded with one half of the
-        largest other component, as a starved one is; its rows fall to the
-        other half.
-
-        Two similar classes far from the others can look the same. So a
-        re-seed is a trial: if, at the next check, the donor's two halves are
-        found redundant in turn, the donor was one class and the pair two:
-        the half goes back to its partner's side, and the pair is never
-        merged again. Returns whether a component was re-seeded.
-        """
-        module = self.module_
-        n_clusters = self.n_clusters
-        h, _, labels = self._check_rows(training_set)
-        with torch.no_grad():
-            index = check_index(training_set.n_samples)
-            u = torch.cat(
-                [
-                    module(views(training_set.rows(part), part))[1]
-                    for part in index.split(1024)
-                ]
-            )
-            view_labels = (self._batch_log_density(u) + module.log_weights).argmax(1)
-            crossings = torch.bincount(
-                labels * n_clusters + view_labels, minlength=n_clusters**2
-            ).reshape(n_clusters, n_clusters)
-            sizes = torch.bincount(labels, minlength=n_clusters)
-            rate = (crossings + crossings.T) / (
-                sizes[:, None] + sizes[None, :]
-            ).clamp_min(1)
-            rate = rate.cpu().numpy()
-            trial, state.trial = state.trial, None
-            if trial is not None:
-                half, partner, donor = trial
-                if _is_redundant(rate, half, donor) and int(sizes[partner]) >= 2:
-                    # Undo: the half takes back one half of its partner.
-                    state.distinct.add(frozenset((half, partner)))
-                    self._reseed(h, labels, sizes, half, donor, partner)
-                    return True
-            pair = _redundant_pair(rate, state.distinct)
-            if pair is None:
-                return False
-            a, b = pair
-            half, partner = (a, b) if sizes[a] <= sizes[b] else (b, a)
-            others = sizes.clone()
-            others[[half, partner]] = -1
-            donor = int(others.argmax())
-            if int(sizes[donor]) < 2:
-                return False
-            self._reseed(h, labels, sizes, half, partner, donor, rate[a, b])
-            state.trial = (half, partner, donor)
-            return True
-
-    def _reseed(self, h, labels, sizes, half, partner, donor, rate=None):
-        """Component ``half`` joins ``partner`` and takes one half of
-        ``donor``, with their weights."""
-        module = self.module_
-        split_head(module.head, h[labels == donor], half, donor)
-        weights = module.log_weights.exp()
-        weights[partner] += weights[half]
-        weights[half] = weights[donor] = weights[donor] / 2
-        module.log_weights.copy_((weights / weights.sum()).log())
-        if self.verbose:
-            share = sizes / len(h)
-            why = (
-                f"components {half} and {partner} swap {rate:.1%} of their views"
-                if rate is not None
-                else f"the halves of component {partner} swap views: undone"
-            )
-            print(
-                f"{why}: {half} ({share[half]:.1%}) joins {partner}, and half "
-                f"of component {donor} ({share[donor]:.1%}) re-seeds it"
-            )
 
     def _fit_inference_statistics(self, training_set, *, step_weights):
         """Whole-training-set logit statistics, then one full-data step for π.
@@ -589,29 +470,6 @@ class NeuralMixtureEM(BaseDeepClusterer):
 
     def _score_samples(self, module, rows):
         return torch.logsumexp(self._cluster_scores(module, rows), dim=1)
-
-
-def _is_redundant(rate, a, b):
-    """Whether components ``a`` and ``b`` swap at least ``_REDUNDANT`` of
-    their views (``rate``, a symmetric matrix) and ``_STANDS_OUT`` times what
-    either swaps with any third component."""
-    if a == b or rate[a, b] < _REDUNDANT:
-        return False
-    others = np.delete(rate[[a, b]], [a, b], axis=1)
-    return bool(rate[a, b] >= _STANDS_OUT * others.max(initial=0))
-
-
-def _redundant_pair(rate, distinct=()):
-    """The redundant pair of components with the highest view-swap ``rate``,
-    leaving out the pairs in ``distinct``; None if there is none."""
-    best = None
-    for a, b in zip(*np.nonzero(np.triu(rate >= _REDUNDANT, k=1)), strict=True):
-        a, b = int(a), int(b)
-        if frozenset((a, b)) in distinct or not _is_redundant(rate, a, b):
-            continue
-        if best is None or rate[a, b] > rate[best]:
-            best = (a, b)
-    return best
 
 
 def _training_prior(module):
