@@ -11,7 +11,7 @@ from torch.nn import functional as F
 
 from sknclust._base import BaseDeepClusterer
 from sknclust._reseed import STARVED, split_head, starved_pairs
-from sknclust._runs import RunSelection, on_check_rows
+from sknclust._runs import RunSelection, check_index, on_check_rows
 from sknclust._views import Views
 from sknclust.nn import ConvEncoder, mlp
 
@@ -30,6 +30,18 @@ _PRIOR_POWER = 0.5
 # for a starved component is higher than after it, where learned weights let
 # true clusters be small.
 _STARVED_IN_WARMUP = 0.5
+# Two components whose rows' views land in each other at this rate (a share
+# of both components' views) hold one class between them ...
+_REDUNDANT = 0.03
+# ... and at least this many times the rate of either with any third one.
+# What two classes swap depends on the data (a warp blurs an 8x8 digit more
+# than a 16x16 one: up to 5% on digits' images, under 1% on USPS); the two
+# halves of a class stand out against it (over ten times, in dev traces).
+_STANDS_OUT = 8.0
+# Epochs a re-seeded component is left to settle before the next check; none
+# are re-seeded for redundancy in the last _SETTLE_END share of the epochs.
+_SETTLE = 2
+_SETTLE_END = 0.1
 
 
 class _NeuralMixtureModule(nn.Module):
@@ -80,6 +92,8 @@ class _EMState:
     def __init__(self, views):
         self.views = views
         self.learning_weights = False
+        # First epoch whose end may re-seed a redundant component.
+        self.settled_from = 0
 
 
 class NeuralMixtureEM(BaseDeepClusterer):
@@ -334,15 +348,26 @@ class NeuralMixtureEM(BaseDeepClusterer):
         if self.consistency_weight > 0:
             views.prepare(training_set)
         state = _EMState(views)
+        last_check = epochs - math.ceil(_SETTLE_END * epochs)
 
         def begin_epoch(epoch):
             state.learning_weights = epoch >= warmup
 
         def end_epoch(epoch):
-            self._split_starved(training_set, warm_up=not state.learning_weights)
+            if self._split_starved(training_set, warm_up=not state.learning_weights):
+                state.settled_from = epoch + 1 + _SETTLE
+            elif (
+                state.learning_weights
+                and self.consistency_weight > 0
+                and self._image_shape is not None
+                and state.settled_from <= epoch < last_check
+                and self._merge_redundant(training_set, views)
+            ):
+                state.settled_from = epoch + 1 + _SETTLE
 
         def train_run():
             state.learning_weights = False
+            state.settled_from = 0
             return self._train(
                 "em",
                 lambda module, x, index: self._loss(module, x, index, state),
@@ -422,14 +447,16 @@ class NeuralMixtureEM(BaseDeepClusterer):
         the head's input space, their two logits are tilted apart along the
         axis between the component's two-means halves, and after the warm-up
         its weight is shared between them. In the warm-up (``warm_up=True``)
-        the higher bar applies and π stays uniform.
+        the higher bar applies and π stays uniform. Returns whether a
+        component was re-seeded.
         """
         module = self.module_
         h, _, labels = self._check_rows(training_set)
         bar = _STARVED_IN_WARMUP if warm_up else STARVED
+        pairs = starved_pairs(labels, self.n_clusters, bar)
         with torch.no_grad():
             share = torch.bincount(labels, minlength=self.n_clusters) / len(h)
-            for k, j in starved_pairs(labels, self.n_clusters, bar):
+            for k, j in pairs:
                 split_head(module.head, h[labels == j], k, j)
                 if not warm_up:
                     weights = module.log_weights.exp()
@@ -440,6 +467,68 @@ class NeuralMixtureEM(BaseDeepClusterer):
                         f"split component {j} ({share[j]:.1%} of the check rows): "
                         f"half of it re-seeds component {k} ({share[k]:.1%})"
                     )
+        return bool(pairs)
+
+    def _merge_redundant(self, training_set, views):
+        """Re-seed one of two components that hold one class between them.
+
+        The warm-up's uniform weights can split a large class in two, leaving
+        two other classes to share a component; once π is learned the loop
+        between a component's size and its weight does not undo it. The two
+        halves of a class give themselves away: a warp of a row crosses the
+        arbitrary boundary between them far more often than between two
+        classes (a neighbour view can belong to an overlapping class, so rows
+        without ``image_shape`` are not checked). When that rate reaches
+        ``_REDUNDANT`` and ``_STANDS_OUT`` times what either swaps with any
+        third component, the
+        smaller half is re-seeded with one half of the largest other
+        component, as a starved one is; its rows fall to the other half. If
+        that component was one class, its halves show the same sign later and
+        the largest component is then the merged one. Returns whether a
+        component was re-seeded.
+        """
+        module = self.module_
+        n_clusters = self.n_clusters
+        h, _, labels = self._check_rows(training_set)
+        with torch.no_grad():
+            index = check_index(training_set.n_samples)
+            u = torch.cat(
+                [
+                    module(views(training_set.rows(part), part))[1]
+                    for part in index.split(1024)
+                ]
+            )
+            view_labels = (self._batch_log_density(u) + module.log_weights).argmax(1)
+            crossings = torch.bincount(
+                labels * n_clusters + view_labels, minlength=n_clusters**2
+            ).reshape(n_clusters, n_clusters)
+            sizes = torch.bincount(labels, minlength=n_clusters)
+            rate = (crossings + crossings.T) / (
+                sizes[:, None] + sizes[None, :]
+            ).clamp_min(1)
+            pair = _redundant_pair(rate.cpu().numpy())
+            if pair is None:
+                return False
+            a, b = pair
+            k, partner = (a, b) if sizes[a] <= sizes[b] else (b, a)
+            others = sizes.clone()
+            others[[k, partner]] = -1
+            j = int(others.argmax())
+            if int(sizes[j]) < 2:
+                return False
+            split_head(module.head, h[labels == j], k, j)
+            weights = module.log_weights.exp()
+            weights[partner] += weights[k]
+            weights[k] = weights[j] = weights[j] / 2
+            module.log_weights.copy_((weights / weights.sum()).log())
+            if self.verbose:
+                share = sizes / len(h)
+                print(
+                    f"components {k} and {partner} swap {rate[a, b]:.1%} of their "
+                    f"views: {k} ({share[k]:.1%}) joins {partner}, and half of "
+                    f"component {j} ({share[j]:.1%}) re-seeds it"
+                )
+            return True
 
     def _fit_inference_statistics(self, training_set, *, step_weights):
         """Whole-training-set logit statistics, then one full-data step for π.
@@ -470,6 +559,21 @@ class NeuralMixtureEM(BaseDeepClusterer):
 
     def _score_samples(self, module, rows):
         return torch.logsumexp(self._cluster_scores(module, rows), dim=1)
+
+
+def _redundant_pair(rate):
+    """The pair of components with the highest view-swap ``rate`` (a symmetric
+    matrix) among those that reach ``_REDUNDANT`` and ``_STANDS_OUT`` times
+    the rate of either component with any third one; None if there is none."""
+    rate = rate.copy()
+    np.fill_diagonal(rate, 0)
+    best = None
+    for a, b in zip(*np.nonzero(np.triu(rate >= _REDUNDANT)), strict=True):
+        others = np.delete(rate[[a, b]], [a, b], axis=1)
+        if rate[a, b] >= _STANDS_OUT * others.max(initial=0):
+            if best is None or rate[a, b] > rate[best]:
+                best = (int(a), int(b))
+    return best
 
 
 def _training_prior(module):
