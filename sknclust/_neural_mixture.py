@@ -480,12 +480,11 @@ class NeuralMixtureEM(BaseDeepClusterer):
         classes (a neighbour view can belong to an overlapping class, so rows
         without ``image_shape`` are not checked). When that rate reaches
         ``_REDUNDANT`` and ``_STANDS_OUT`` times what either swaps with any
-        third component, the
-        smaller half is re-seeded with one half of the largest other
-        component, as a starved one is; its rows fall to the other half. If
-        that component was one class, its halves show the same sign later and
-        the largest component is then the merged one. Returns whether a
-        component was re-seeded.
+        third component, the smaller half is re-seeded with one half of the
+        largest other component, as a starved one is; its rows fall to the
+        other half. If that component was one class, its halves show the
+        same sign later and the largest component is then the merged one.
+        Returns whether a component was re-seeded.
         """
         module = self.module_
         n_clusters = self.n_clusters
