@@ -354,14 +354,18 @@ class NeuralMixtureEM(BaseDeepClusterer):
             state.learning_weights = epoch >= warmup
 
         def end_epoch(epoch):
-            if self._split_starved(training_set, warm_up=not state.learning_weights):
+            # One pass over the check rows serves both tests: the second runs
+            # only when the first changed nothing.
+            check = self._check_rows(training_set)
+            warm_up = not state.learning_weights
+            if self._split_starved(training_set, warm_up=warm_up, check=check):
                 state.settled_from = epoch + 1 + _SETTLE
             elif (
-                state.learning_weights
+                not warm_up
                 and self.consistency_weight > 0
                 and self._image_shape is not None
                 and state.settled_from <= epoch < last_check
-                and self._merge_redundant(training_set, views)
+                and self._merge_redundant(training_set, views, check)
             ):
                 state.settled_from = epoch + 1 + _SETTLE
 
@@ -438,7 +442,7 @@ class NeuralMixtureEM(BaseDeepClusterer):
             log_p = self._batch_log_density(u) + module.log_weights
             return h, u, log_p.argmax(1)
 
-    def _split_starved(self, training_set, *, warm_up=False):
+    def _split_starved(self, training_set, *, warm_up=False, check=None):
         """Re-seed each starved component by splitting the largest one.
 
         A component can lose its points, in the warm-up or after it, while
@@ -447,11 +451,14 @@ class NeuralMixtureEM(BaseDeepClusterer):
         the head's input space, their two logits are tilted apart along the
         axis between the component's two-means halves, and after the warm-up
         its weight is shared between them. In the warm-up (``warm_up=True``)
-        the higher bar applies and π stays uniform. Returns whether a
+        the higher bar applies and π stays uniform. ``check`` is the result
+        of :meth:`_check_rows` when the caller has it. Returns whether a
         component was re-seeded.
         """
         module = self.module_
-        h, _, labels = self._check_rows(training_set)
+        if check is None:
+            check = self._check_rows(training_set)
+        h, _, labels = check
         bar = _STARVED_IN_WARMUP if warm_up else STARVED
         pairs = starved_pairs(labels, self.n_clusters, bar)
         with torch.no_grad():
@@ -469,7 +476,7 @@ class NeuralMixtureEM(BaseDeepClusterer):
                     )
         return bool(pairs)
 
-    def _merge_redundant(self, training_set, views):
+    def _merge_redundant(self, training_set, views, check):
         """Re-seed one of two components that hold one class between them.
 
         The warm-up's uniform weights can split a large class in two, leaving
@@ -484,11 +491,12 @@ class NeuralMixtureEM(BaseDeepClusterer):
         largest other component, as a starved one is; its rows fall to the
         other half. If that component was one class, its halves show the
         same sign later and the largest component is then the merged one.
-        Returns whether a component was re-seeded.
+        ``check`` is the result of :meth:`_check_rows` for the current
+        network. Returns whether a component was re-seeded.
         """
         module = self.module_
         n_clusters = self.n_clusters
-        h, _, labels = self._check_rows(training_set)
+        h, _, labels = check
         with torch.no_grad():
             index = check_index(training_set.n_samples)
             u = torch.cat(

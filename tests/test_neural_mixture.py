@@ -300,9 +300,9 @@ class _CountedSplits(_EpochCounted):
     """Records the epoch of each call of the re-seeding, and whether it is
     in the warm-up."""
 
-    def _split_starved(self, training_set, *, warm_up=False):
+    def _split_starved(self, training_set, *, warm_up=False, **kw):
         self.splits_ = [*getattr(self, "splits_", []), (self.epoch_, warm_up)]
-        return super()._split_starved(training_set, warm_up=warm_up)
+        return super()._split_starved(training_set, warm_up=warm_up, **kw)
 
 
 def test_starved_components_checked_after_every_epoch(blobs):
@@ -354,7 +354,8 @@ def test_merge_leaves_separate_classes_alone(blobs, fitted):
     training_set = _training_set(est, X)
     views = _views.Views(None, n_neighbors=10).prepare(training_set)
     state = {k: v.clone() for k, v in est.module_.state_dict().items()}
-    assert not est._merge_redundant(training_set, views)
+    check = est._check_rows(training_set)
+    assert not est._merge_redundant(training_set, views, check)
     for key, value in est.module_.state_dict().items():
         torch.testing.assert_close(value, state[key])
 
