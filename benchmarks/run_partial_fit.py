@@ -79,7 +79,7 @@ def main(argv=None):
     parser.add_argument("--data-dir", default="../shared/data")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--estimators", nargs="+", default=ESTIMATORS)
+    parser.add_argument("--estimators", nargs="*", default=ESTIMATORS)
     parser.add_argument("--memory-estimators", nargs="*", default=["NeuralMixtureEM"])
     parser.add_argument("--output", default="benchmarks/results/partial_fit.json")
     parser.add_argument(
