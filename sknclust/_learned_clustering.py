@@ -120,9 +120,13 @@ class _SetClusterNet(nn.Module):
         return self.encoder(x)
 
     def cluster(self, z):
-        # Each set is centred on its mean: where a set lies says nothing
-        # about how to group it.
+        # Each set is centred on its mean and scaled to a unit mean squared
+        # norm: where a set lies and how far it spreads depend on its classes,
+        # and classes never seen in training lie and spread otherwise. How to
+        # group a set is in its shape.
         z = z - z.mean(1, keepdim=True)
+        spread = z.square().sum(2).mean(1).clamp_min(1e-12).sqrt()
+        z = z / spread[:, None, None]
         h = self.items(self.project(z))
         pooled = torch.cat([h.mean(1), h.amax(1)], dim=1)
         count_logits = self.count(pooled)
@@ -342,12 +346,13 @@ class LearnedClustering(
     Notes
     -----
     The network embeds each row with an MLP (or a convolutional encoder),
-    centres each set's embeddings on their mean, lets the items of a set
-    attend to each other through a transformer encoder without positional
-    encoding, and outputs a distribution :math:`P(k)` over
-    :math:`k = 1, \\dots, K` (from the pooled items) and, for every k, a
-    softmax :math:`p_i^{(k)}` of each item over k clusters (from k learned
-    slot queries that attend to the items). Training minimises, per set,
+    centres each set's embeddings on their mean and scales them to a unit
+    mean squared norm, lets the items of a set attend to each other through
+    a transformer encoder without positional encoding, and outputs a
+    distribution :math:`P(k)` over :math:`k = 1, \\dots, K` (from the pooled
+    items) and, for every k, a softmax :math:`p_i^{(k)}` of each item over k
+    clusters (from k learned slot queries that attend to the items). Training
+    minimises, per set,
 
     .. math::
 
