@@ -53,6 +53,11 @@ _CLUSTER_BUDGET = (2000, 10, 50)
 # than the centroids follow. With warps ("alternating" on images) the phase
 # also learns invariance to them, a new task that wants the full rate.
 _FINE_TUNE = 0.1
+# partial_fit: the stream's first chunks that pretrain the autoencoder (the
+# first as fit would on it, each later one for half of fit's fewest epochs),
+# so it learns from more rows than one chunk holds before the centroids
+# settle; k-means places them afresh after each.
+_STREAM_PRETRAIN_CHUNKS = 5
 # partial_fit: every centroid count loses this share of a 1/K share of each
 # batch, so a centroid that keeps under a fifth of its share of a stream (as
 # starved clusters are defined in fit) loses its weight and is recycled.
@@ -383,6 +388,17 @@ class DeepKMeans(BaseDeepClusterer):
             # The stream's first chunk: pretrain and initialise on it, as fit does.
             self._pretrain(training_set, rng, state, online=True)
             extra["cluster_epochs"] = 0
+            extra["pretrain_chunks_left"] = _STREAM_PRETRAIN_CHUNKS - 1
+        elif (
+            extra.get("pretrain_chunks_left", 0) > 0
+            and training_set.n_samples >= self.n_clusters
+        ):
+            # A chunk too small for k-means is only clustered.
+            epochs = self.pretrain_epochs
+            if epochs is None:
+                epochs = _PRETRAIN_BUDGET[1] // 2
+            self._pretrain(training_set, rng, state, online=True, epochs=epochs)
+            extra["pretrain_chunks_left"] -= 1
         else:
             state.distance_scale = extra["distance_scale"]
             state.recon_scale = extra["recon_scale"]
@@ -416,9 +432,13 @@ class DeepKMeans(BaseDeepClusterer):
         self._keep_state(state, cluster_epochs=done + epochs)
         self._score_scales(training_set)
 
-    def _pretrain(self, training_set, rng, state, *, online):
-        """Denoising-autoencoder pretraining, then k-means on the embedding."""
-        epochs = self.pretrain_epochs
+    def _pretrain(self, training_set, rng, state, *, online, epochs=None):
+        """Denoising-autoencoder pretraining, then k-means on the embedding.
+
+        ``epochs`` defaults to ``pretrain_epochs``, else to the step budget.
+        """
+        if epochs is None:
+            epochs = self.pretrain_epochs
         if epochs is None:
             epochs = auto_epochs(training_set.n_batches, *_PRETRAIN_BUDGET)
         if epochs:

@@ -163,9 +163,9 @@ def test_decay_recycles_a_centroid_the_stream_left():
 
 
 def test_deep_kmeans_stream_trains_at_the_rates_of_fit(stream, monkeypatch):
-    # Pretraining on the first chunk is a whole phase, as in fit: its rate
-    # decays. Clustering goes on over chunks at a constant rate, starting
-    # where fit's clustering phase starts.
+    # Pretraining on a chunk is a whole phase, as in fit: its rate decays.
+    # Clustering goes on over chunks at a constant rate, starting where fit's
+    # clustering phase starts.
     from sknclust import _base
 
     calls = []
@@ -181,8 +181,22 @@ def test_deep_kmeans_stream_trains_at_the_rates_of_fit(stream, monkeypatch):
     (_, _, pretrain_rate), (_, _, cluster_rate) = calls
     calls.clear()
     _stream_fit(DeepKMeans, X, chunks[:2])
-    assert calls == [
-        ("pretrain", "cosine", pretrain_rate),
-        ("cluster", None, cluster_rate),
-        ("cluster", None, cluster_rate),
-    ]
+    one_chunk = [("pretrain", "cosine", pretrain_rate), ("cluster", None, cluster_rate)]
+    assert calls == 2 * one_chunk
+
+
+def test_deep_kmeans_stream_pretrains_on_its_first_five_chunks(stream):
+    # The autoencoder learns from the rows of several chunks, not the first
+    # one alone; then the stream only clusters. After fit, nothing pretrains.
+    X, y, _ = stream
+    chunks = np.array_split(np.arange(len(X)), 8)
+    params = {**SMALL[DeepKMeans], "pretrain_epochs": 2}
+    est = DeepKMeans(3, random_state=0, **params)
+    for chunk in chunks:
+        est.partial_fit(X[chunk])
+    assert len(est.history_["pretrain"]) == 5 * 2
+    assert len(est.history_["cluster"]) == 8 * est.max_epochs
+    assert adjusted_rand_score(y, est.predict(X)) > 0.9
+    fitted = DeepKMeans(3, random_state=0, **params).fit(X)
+    fitted.partial_fit(X[chunks[0]])
+    assert len(fitted.history_["pretrain"]) == 2
