@@ -207,7 +207,9 @@ class DeepKMeans(BaseDeepClusterer):
     pretrain_epochs : int or None, default=None
         Epochs of denoising-autoencoder pretraining (0 skips it); it stops
         early once the loss stalls. ``None`` takes about 5,000 optimiser
-        steps, within 20 to 100 epochs.
+        steps, within 20 to 100 epochs. :meth:`partial_fit` pretrains on
+        each of a stream's first five chunks, ``None`` meaning as above on
+        the first and 10 epochs on each next one.
     max_epochs : int or None, default=None
         Epochs of the joint clustering phase. ``None`` takes about 2,000
         optimiser steps, within 10 to 50 epochs.
