@@ -11,7 +11,7 @@ from torch.nn import functional as F
 
 from sknclust._base import BaseDeepClusterer
 from sknclust._reseed import STARVED, split_head, starved_pairs
-from sknclust._runs import RunSelection, check_index, on_check_rows
+from sknclust._runs import RunSelection, check_blocks, on_check_rows
 from sknclust._views import Views
 from sknclust.nn import ConvEncoder, mlp
 
@@ -439,8 +439,11 @@ class NeuralMixtureEM(BaseDeepClusterer):
         with torch.no_grad():
             h = on_check_rows(training_set, lambda rows: torch.relu(module.trunk(rows)))
             u = module.head(h)
-            log_p = self._batch_log_density(u) + module.log_weights
-            return h, u, log_p.argmax(1)
+            return h, u, self._batch_labels(u)
+
+    def _batch_labels(self, u):
+        """Hard assignments of a batch of logits ``u``, standardised over it."""
+        return (self._batch_log_density(u) + self.module_.log_weights).argmax(1)
 
     def _split_starved(self, training_set, *, warm_up=False, check=None):
         """Re-seed each starved component by splitting the largest one.
@@ -498,14 +501,13 @@ class NeuralMixtureEM(BaseDeepClusterer):
         n_clusters = self.n_clusters
         h, _, labels = check
         with torch.no_grad():
-            index = check_index(training_set.n_samples)
             u = torch.cat(
                 [
-                    module(views(training_set.rows(part), part))[1]
-                    for part in index.split(1024)
+                    module(views(rows, part))[1]
+                    for rows, part in check_blocks(training_set)
                 ]
             )
-            view_labels = (self._batch_log_density(u) + module.log_weights).argmax(1)
+            view_labels = self._batch_labels(u)
             crossings = torch.bincount(
                 labels * n_clusters + view_labels, minlength=n_clusters**2
             ).reshape(n_clusters, n_clusters)

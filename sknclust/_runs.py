@@ -27,11 +27,17 @@ def check_index(n_samples: int, n_rows: int = CHECK_ROWS) -> torch.Tensor:
     return torch.linspace(0, n_samples - 1, count).round().long()
 
 
+def check_blocks(training_set):
+    """``(rows, index)`` of the check rows of ``training_set``, in blocks of
+    1024 scaled rows (``index`` for views, which need the rows' indices)."""
+    for part in check_index(training_set.n_samples).split(1024):
+        yield training_set.rows(part), part
+
+
 def on_check_rows(training_set, fn) -> torch.Tensor:
-    """``fn(rows)`` on the check rows of ``training_set``, in blocks of 1024
-    scaled rows, concatenated. Call it under ``torch.no_grad()``."""
-    index = check_index(training_set.n_samples)
-    return torch.cat([fn(training_set.rows(part)) for part in index.split(1024)])
+    """``fn(rows)`` on the check rows of ``training_set``, block by block,
+    concatenated. Call it under ``torch.no_grad()``."""
+    return torch.cat([fn(rows) for rows, _ in check_blocks(training_set)])
 
 
 def select_run(losses, partitions, verbose=0) -> int:
