@@ -53,10 +53,10 @@ _CLUSTER_BUDGET = (2000, 10, 50)
 # than the centroids follow. With warps ("alternating" on images) the phase
 # also learns invariance to them, a new task that wants the full rate.
 _FINE_TUNE = 0.1
-# partial_fit: the stream's first chunks that pretrain the autoencoder (the
-# first as fit would on it, each later one for half of fit's fewest epochs),
-# so it learns from more rows than one chunk holds before the centroids
-# settle; k-means places them afresh after each.
+# partial_fit: how many of a stream's first chunks pretrain the autoencoder
+# (the first as fit would on it, each later one for half of fit's fewest
+# epochs), so it learns from more rows than one chunk holds before the
+# centroids settle; k-means places them afresh after each.
 _STREAM_PRETRAIN_CHUNKS = 5
 # partial_fit: every centroid count loses this share of a 1/K share of each
 # batch, so a centroid that keeps under a fifth of its share of a stream (as
@@ -395,7 +395,8 @@ class DeepKMeans(BaseDeepClusterer):
             extra.get("pretrain_chunks_left", 0) > 0
             and training_set.n_samples >= self.n_clusters
         ):
-            # A chunk too small for k-means is only clustered.
+            # The next chunks pretrain further; one with fewer rows than
+            # clusters (too small for k-means) is only clustered.
             epochs = self.pretrain_epochs
             if epochs is None:
                 epochs = _PRETRAIN_BUDGET[1] // 2
