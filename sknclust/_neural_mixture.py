@@ -10,7 +10,15 @@ from torch import nn
 from torch.nn import functional as F
 
 from sknclust._base import BaseDeepClusterer
-from sknclust._reseed import STARVED, split_head, starved_pairs
+from sknclust._reseed import (
+    SETTLE,
+    SETTLE_END,
+    STARVED,
+    redundant_pair,
+    split_head,
+    starved_pairs,
+    view_swap_rate,
+)
 from sknclust._runs import RunSelection, check_blocks, on_check_rows
 from sknclust._views import Views
 from sknclust.nn import ConvEncoder, mlp
@@ -30,18 +38,6 @@ _PRIOR_POWER = 0.5
 # for a starved component is higher than after it, where learned weights let
 # true clusters be small.
 _STARVED_IN_WARMUP = 0.5
-# Two components whose rows' views land in each other at this rate (a share
-# of both components' views) hold one class between them ...
-_REDUNDANT = 0.03
-# ... and at least this many times the rate of either with any third one.
-# What two classes swap depends on the data (a warp blurs an 8x8 digit more
-# than a 16x16 one: up to 5% on digits' images, under 1% on USPS); the two
-# halves of a class stand out against it (over ten times, in dev traces).
-_STANDS_OUT = 8.0
-# Epochs a re-seeded component is left to settle before the next check; none
-# are re-seeded for redundancy in the last _SETTLE_END share of the epochs.
-_SETTLE = 2
-_SETTLE_END = 0.1
 
 
 class _NeuralMixtureModule(nn.Module):
@@ -348,7 +344,7 @@ class NeuralMixtureEM(BaseDeepClusterer):
         if self.consistency_weight > 0:
             views.prepare(training_set)
         state = _EMState(views)
-        last_check = epochs - math.ceil(_SETTLE_END * epochs)
+        last_check = epochs - math.ceil(SETTLE_END * epochs)
 
         def begin_epoch(epoch):
             state.learning_weights = epoch >= warmup
@@ -359,7 +355,7 @@ class NeuralMixtureEM(BaseDeepClusterer):
             check = self._check_rows(training_set)
             warm_up = not state.learning_weights
             if self._split_starved(training_set, warm_up=warm_up, check=check):
-                state.settled_from = epoch + 1 + _SETTLE
+                state.settled_from = epoch + 1 + SETTLE
             elif (
                 not warm_up
                 and self.consistency_weight > 0
@@ -367,7 +363,7 @@ class NeuralMixtureEM(BaseDeepClusterer):
                 and state.settled_from <= epoch < last_check
                 and self._merge_redundant(training_set, views, check)
             ):
-                state.settled_from = epoch + 1 + _SETTLE
+                state.settled_from = epoch + 1 + SETTLE
 
         def train_run():
             state.learning_weights = False
@@ -488,12 +484,12 @@ class NeuralMixtureEM(BaseDeepClusterer):
         halves of a class give themselves away: a warp of a row crosses the
         arbitrary boundary between them far more often than between two
         classes (a neighbour view can belong to an overlapping class, so rows
-        without ``image_shape`` are not checked). When that rate reaches
-        ``_REDUNDANT`` and ``_STANDS_OUT`` times what either swaps with any
-        third component, the smaller half is re-seeded with one half of the
-        largest other component, as a starved one is; its rows fall to the
-        other half. If that component was one class, its halves show the
-        same sign later and the largest component is then the merged one.
+        without ``image_shape`` are not checked). The smaller half of the
+        pair that :func:`~sknclust._reseed.redundant_pair` finds is re-seeded
+        with one half of the largest other component, as a starved one is;
+        its rows fall to the other half. If that component was one class,
+        its halves show the same sign later and the largest component is
+        then the merged one.
         ``check`` is the result of :meth:`_check_rows` for the current
         network. Returns whether a component was re-seeded.
         """
@@ -507,18 +503,12 @@ class NeuralMixtureEM(BaseDeepClusterer):
                     for rows, part in check_blocks(training_set)
                 ]
             )
-            view_labels = self._batch_labels(u)
-            crossings = torch.bincount(
-                labels * n_clusters + view_labels, minlength=n_clusters**2
-            ).reshape(n_clusters, n_clusters)
-            sizes = torch.bincount(labels, minlength=n_clusters)
-            rate = (crossings + crossings.T) / (
-                sizes[:, None] + sizes[None, :]
-            ).clamp_min(1)
-            pair = _redundant_pair(rate.cpu().numpy())
+            rate = view_swap_rate(labels, self._batch_labels(u), n_clusters)
+            pair = redundant_pair(rate.cpu().numpy())
             if pair is None:
                 return False
             a, b = pair
+            sizes = torch.bincount(labels, minlength=n_clusters)
             k, partner = (a, b) if sizes[a] <= sizes[b] else (b, a)
             others = sizes.clone()
             others[[k, partner]] = -1
@@ -568,21 +558,6 @@ class NeuralMixtureEM(BaseDeepClusterer):
 
     def _score_samples(self, module, rows):
         return torch.logsumexp(self._cluster_scores(module, rows), dim=1)
-
-
-def _redundant_pair(rate):
-    """The pair of components with the highest view-swap ``rate`` (a symmetric
-    matrix) among those that reach ``_REDUNDANT`` and ``_STANDS_OUT`` times
-    the rate of either component with any third one; None if there is none."""
-    rate = rate.copy()
-    np.fill_diagonal(rate, 0)
-    best = None
-    for a, b in zip(*np.nonzero(np.triu(rate >= _REDUNDANT)), strict=True):
-        others = np.delete(rate[[a, b]], [a, b], axis=1)
-        if rate[a, b] >= _STANDS_OUT * others.max(initial=0):
-            if best is None or rate[a, b] > rate[best]:
-                best = (int(a), int(b))
-    return best
 
 
 def _training_prior(module):

@@ -6,10 +6,23 @@ hold two. As in split-and-merge EM, and as k-means relocates an empty
 centroid, the starved cluster is re-seeded with one half of the largest.
 """
 
+import numpy as np
 import torch
 
 # A cluster holding less than this share of 1/K of the check rows is starved.
 STARVED = 0.2
+# Two clusters whose rows' views land in each other at this rate (a share of
+# both clusters' views) hold one class between them ...
+REDUNDANT = 0.03
+# ... and at least this many times the rate of either with any third one.
+# What two classes swap depends on the data (a warp blurs an 8x8 digit more
+# than a 16x16 one: up to 5% on digits' images, under 1% on USPS); the two
+# halves of a class stand out against it (over ten times, in dev traces).
+STANDS_OUT = 8.0
+# Epochs a re-seeded cluster is left to settle before the next check; none
+# are re-seeded for redundancy in the last SETTLE_END share of the epochs.
+SETTLE = 2
+SETTLE_END = 0.1
 
 
 def starved_pairs(labels, n_clusters, bar=STARVED):
@@ -68,3 +81,40 @@ def split_head(head, h, k, j):
     head.bias[k] = head.bias[j] - step * (centre @ axis)
     head.weight[j] -= step * axis
     head.bias[j] += step * (centre @ axis)
+
+
+def view_swap_rate(labels, view_labels, n_clusters) -> torch.Tensor:
+    """How often rows of two clusters and their views land in each other.
+
+    Entry ``(a, b)`` counts rows of ``a`` whose view lands in ``b`` and rows
+    of ``b`` whose view lands in ``a``, as a share of both clusters' rows.
+    """
+    crossings = torch.bincount(
+        labels * n_clusters + view_labels, minlength=n_clusters**2
+    ).reshape(n_clusters, n_clusters)
+    sizes = torch.bincount(labels, minlength=n_clusters)
+    return (crossings + crossings.T) / (sizes[:, None] + sizes[None, :]).clamp_min(1)
+
+
+def redundant_pair(rate):
+    """The pair of clusters that hold one class between them, or None.
+
+    The two halves of a class give themselves away: a warp of a row crosses
+    the arbitrary boundary between them far more often than between two
+    classes. Returns the pair with the highest view-swap ``rate`` (a symmetric
+    matrix, see :func:`view_swap_rate`) among those that reach ``REDUNDANT``
+    and ``STANDS_OUT`` times the rate of either cluster with any third one.
+    With fewer than three clusters there is no third one to compare with,
+    and no cluster to re-seed from: None.
+    """
+    rate = np.array(rate, dtype=float)
+    if rate.shape[0] < 3:
+        return None
+    np.fill_diagonal(rate, 0)
+    best = None
+    for a, b in zip(*np.nonzero(np.triu(rate >= REDUNDANT)), strict=True):
+        others = np.delete(rate[[a, b]], [a, b], axis=1)
+        if rate[a, b] >= STANDS_OUT * others.max(initial=0):
+            if best is None or rate[a, b] > rate[best]:
+                best = (int(a), int(b))
+    return best

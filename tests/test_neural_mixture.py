@@ -360,23 +360,6 @@ def test_merge_leaves_separate_classes_alone(blobs, fitted):
         torch.testing.assert_close(value, state[key])
 
 
-def test_a_redundant_pair_stands_out_against_other_pairs():
-    rate = np.array(
-        [
-            [0.0, 0.10, 0.01, 0.0],
-            [0.10, 0.0, 0.0, 0.0],
-            [0.01, 0.0, 0.0, 0.05],
-            [0.0, 0.0, 0.05, 0.0],
-        ]
-    )
-    # (0, 1) swap ten times what 0 swaps with 2; (2, 3) only five times.
-    assert _neural_mixture._redundant_pair(rate) == (0, 1)
-    rate[0, 1] = rate[1, 0] = 0.07
-    assert _neural_mixture._redundant_pair(rate) is None
-    # Under the bar however much it stands out.
-    assert _neural_mixture._redundant_pair(np.array([[0, 0.02], [0.02, 0]])) is None
-
-
 def test_split_check_sees_every_part_of_sorted_data(fitted):
     # Rows sorted by blob: the first 10,000 check rows would miss a blob.
     X, y = make_blobs(n_samples=15000, centers=CENTERS, random_state=1)

@@ -4,7 +4,13 @@ import numpy as np
 import pytest
 import torch
 
-from sknclust._reseed import split_axis, split_head, starved_pairs
+from sknclust._reseed import (
+    redundant_pair,
+    split_axis,
+    split_head,
+    starved_pairs,
+    view_swap_rate,
+)
 
 
 def test_starved_pairs_pair_each_starved_cluster_with_a_large_one():
@@ -50,3 +56,34 @@ def test_split_head_gives_each_logit_one_half():
         tuple(labels[30:].unique().tolist()),
     }
     assert halves == {(1,), (2,)}
+
+
+def test_a_redundant_pair_stands_out_against_other_pairs():
+    rate = np.array(
+        [
+            [0.0, 0.10, 0.01, 0.0],
+            [0.10, 0.0, 0.0, 0.0],
+            [0.01, 0.0, 0.0, 0.05],
+            [0.0, 0.0, 0.05, 0.0],
+        ]
+    )
+    # (0, 1) swap ten times what 0 swaps with 2; (2, 3) only five times.
+    assert redundant_pair(rate) == (0, 1)
+    rate[0, 1] = rate[1, 0] = 0.07
+    assert redundant_pair(rate) is None
+    # Under the bar however much it stands out.
+    assert redundant_pair(np.array([[0, 0.02, 0], [0.02, 0, 0], [0, 0, 0]])) is None
+    # Two clusters: no third one to compare with or to re-seed from.
+    assert redundant_pair(np.array([[0, 0.5], [0.5, 0]])) is None
+
+
+def test_view_swap_rate_counts_crossings_both_ways():
+    labels = torch.tensor([0, 0, 0, 0, 1, 1, 2, 2])
+    # One view of cluster 0 lands in 1, one of 1 in 0, one of 2 in 0.
+    view_labels = torch.tensor([0, 0, 0, 1, 0, 1, 0, 2])
+    rate = view_swap_rate(labels, view_labels, 3)
+    torch.testing.assert_close(rate, rate.T)
+    # (1 + 1) crossings over 4 + 2 rows; (0 + 1) over 4 + 2; none between 1, 2.
+    assert rate[0, 1] == pytest.approx(2 / 6)
+    assert rate[0, 2] == pytest.approx(1 / 6)
+    assert rate[1, 2] == 0
