@@ -9,16 +9,9 @@ from sklearn.cluster import KMeans
 from sklearn.utils._param_validation import Interval, StrOptions
 from torch import nn
 
-from sknclust._base import BaseDeepClusterer, _private_torch_rng, auto_epochs
-from sknclust._reseed import (
-    SETTLE,
-    SETTLE_END,
-    redundant_pair,
-    split_axis,
-    starved_pairs,
-    view_swap_rate,
-)
-from sknclust._runs import check_blocks, on_check_rows
+from sknclust._base import BaseDeepClusterer, auto_epochs
+from sknclust._reseed import split_axis, starved_pairs
+from sknclust._runs import on_check_rows
 from sknclust.nn import Autoencoder, image_augment, reconstruction_loss
 
 
@@ -355,25 +348,6 @@ class DeepKMeans(BaseDeepClusterer):
         anneal(0)
         loss = _LOSSES[self.strategy]
         module.centroids.requires_grad_(self.strategy != "alternating")
-        # Image rows in three or more clusters are also checked for a class
-        # split between two centroids, after SETTLE epochs and up to the last
-        # SETTLE_END share of them. The check warps from its own seed, so one
-        # that moves nothing leaves the training run as it was.
-        checks = self._image_shape is not None and self.n_clusters >= 3
-        last_check = epochs - math.ceil(SETTLE_END * epochs)
-        check_seed = rng.randint(np.iinfo(np.int32).max - epochs)
-        device = torch.device(self.device_)
-        settled_from = SETTLE
-
-        def end_epoch(epoch):
-            nonlocal settled_from
-            if self._reseed_starved(training_set, state):
-                settled_from = epoch + 1 + SETTLE
-            elif checks and settled_from <= epoch < last_check:
-                with _private_torch_rng(check_seed + epoch, device):
-                    if self._merge_redundant(training_set, state):
-                        settled_from = epoch + 1 + SETTLE
-
         history = self._train(
             "cluster",
             lambda module, x, index: loss(module, x, state, self.cluster_weight),
@@ -381,7 +355,7 @@ class DeepKMeans(BaseDeepClusterer):
             epochs=epochs,
             learning_rate=self._cluster_learning_rate(),
             on_epoch_begin=anneal,
-            on_epoch_end=end_epoch,
+            on_epoch_end=lambda epoch: self._reseed_starved(training_set, state),
         )
         module.centroids.requires_grad_(False)
         self.n_iter_ = len(history)
@@ -484,80 +458,18 @@ class DeepKMeans(BaseDeepClusterer):
             )
         self._init_centroids(training_set, rng, state)
 
-    def _merge_redundant(self, training_set, state):
-        """Move one of two centroids that share one class to another cluster.
-
-        k-means on the pretrained embedding can give a large class two
-        centroids and leave two other classes to share one; the clustering
-        phase, whose loss each centroid's own rows shape, does not undo it.
-        The two halves of a class give themselves away: warps of their rows
-        cross the boundary between them far more often than between two
-        classes (:func:`~sknclust._reseed.redundant_pair`). The smaller half's
-        centroid then moves to one two-means half of the largest other
-        cluster, whose centroid takes the other, as a starved centroid does;
-        its rows fall to the other half. The move is kept only if it lowers
-        the k-means loss of the check rows. Returns whether a centroid moved.
-        """
-        module = self.module_
-        encoder = module.autoencoder.encoder
-        n_clusters = self.n_clusters
-        with torch.no_grad():
-            z = on_check_rows(training_set, encoder)
-            labels = module.sq_distances(z).argmin(1)
-            view_labels = torch.cat(
-                [
-                    module.sq_distances(encoder(state.view(rows))).argmin(1)
-                    for rows, _ in check_blocks(training_set)
-                ]
-            )
-            rate = view_swap_rate(labels, view_labels, n_clusters)
-            pair = redundant_pair(rate.cpu().numpy())
-            if pair is None:
-                return False
-            a, b = pair
-            sizes = torch.bincount(labels, minlength=n_clusters)
-            k, partner = (a, b) if sizes[a] <= sizes[b] else (b, a)
-            others = sizes.clone()
-            others[[k, partner]] = -1
-            j = int(others.argmax())
-            if int(sizes[j]) < 2:
-                return False
-            members = z[labels == j]
-            _, _, side = split_axis(members)
-            before = module.centroids.detach().clone()
-            inertia = module.sq_distances(z).min(1).values.sum()
-            module.centroids[k] = members[side].mean(0)
-            module.centroids[j] = members[~side].mean(0)
-            # As split-and-merge EM keeps a move only if it raises the
-            # likelihood: kept only if it lowers the k-means loss.
-            if module.sq_distances(z).min(1).values.sum() >= inertia:
-                module.centroids.copy_(before)
-                return False
-            state.counts[partner] += state.counts[k]
-            state.counts[k] = state.counts[j] = state.counts[j] / 2
-            if self.verbose:
-                share = sizes / len(z)
-                print(
-                    f"centroids {k} and {partner} swap {rate[a, b]:.1%} of their "
-                    f"views: {k} ({share[k]:.1%}) joins {partner}, and half of "
-                    f"cluster {j} ({share[j]:.1%}) takes it"
-                )
-            return True
-
     def _reseed_starved(self, training_set, state):
         """Move each starved centroid to one half of the largest cluster.
 
         As k-means relocates an empty centroid: a centroid left with under a
         fifth of its 1/K share of the check rows takes the mean of one
         two-means half of the largest cluster, whose centroid takes the other.
-        Returns whether a centroid moved.
         """
         module = self.module_
         with torch.no_grad():
             z = on_check_rows(training_set, module.autoencoder.encoder)
             labels = module.sq_distances(z).argmin(1)
-            pairs = starved_pairs(labels, self.n_clusters)
-            for k, j in pairs:
+            for k, j in starved_pairs(labels, self.n_clusters):
                 members = z[labels == j]
                 _, _, side = split_axis(members)
                 module.centroids[k] = members[side].mean(0)
@@ -566,7 +478,6 @@ class DeepKMeans(BaseDeepClusterer):
                 state.counts[k] = state.counts[j] = half
                 if self.verbose:
                     print(f"centroid {k} re-seeded from half of cluster {j}")
-        return bool(pairs)
 
     def _score_scales(self, training_set):
         """Total variances of the scaled data and of its embedding, for score."""

@@ -16,7 +16,6 @@ from sknclust._deep_kmeans import (
     _update_centroids,
     dkm_alpha_schedule,
 )
-from sknclust._reseed import split_axis
 
 FAST = dict(hidden_dims=(16,), pretrain_epochs=15, max_epochs=15, batch_size=32)
 
@@ -189,88 +188,3 @@ def test_pretraining_length_does_not_follow_max_epochs():
     est = DeepKMeans(2, hidden_dims=(8,), max_epochs=3, random_state=0).fit(X)
     assert est.n_iter_ == len(est.history_["cluster"]) == 3
     assert len(est.history_["pretrain"]) > 10
-
-
-def _four_shapes(n_per_shape, seed=0):
-    """Noisy 8x8 images of four shapes, with their labels."""
-    shapes = np.zeros((4, 8, 8))
-    shapes[0, :4] = shapes[1, :, :4] = shapes[2, 4:, 4:] = shapes[3, 2:6, 2:6] = 1
-    y = np.repeat(np.arange(4), n_per_shape)
-    noise = np.random.RandomState(seed).normal(scale=0.1, size=(len(y), 64))
-    return shapes[y].reshape(len(y), 64) + noise, y
-
-
-class _CountedChecks(DeepKMeans):
-    """Records the clustering epochs at which the split-class check runs;
-    moves nothing."""
-
-    def _merge_redundant(self, training_set, state):
-        self.checks_ = [*getattr(self, "checks_", []), self.epoch_]
-        return False
-
-    def _reseed_starved(self, training_set, state):
-        self.epoch_ = getattr(self, "epoch_", -1) + 1
-        return super()._reseed_starved(training_set, state)
-
-
-@pytest.mark.parametrize(
-    "n_clusters, image_shape, checked",
-    [
-        # After SETTLE (2) epochs, up to the last tenth of the 15.
-        (4, (8, 8), list(range(2, 13))),
-        # No image warps, or no third cluster: no check.
-        (4, None, []),
-        (2, (8, 8), []),
-    ],
-)
-def test_split_class_check_runs_between_settling_and_the_last_tenth(
-    n_clusters, image_shape, checked
-):
-    X, _ = _four_shapes(20)
-    est = _CountedChecks(
-        n_clusters, image_shape=image_shape, random_state=0, **FAST
-    ).fit(X)
-    assert getattr(est, "checks_", []) == checked
-
-
-def test_a_class_split_between_two_centroids_is_mended():
-    from sknclust._data import TrainingSet
-
-    X, y = _four_shapes(50)
-    est = DeepKMeans(4, image_shape=(8, 8), random_state=0, **FAST).fit(X)
-    assert adjusted_rand_score(y, est.labels_) == 1.0
-    training_set = TrainingSet(
-        np.asarray(X, np.float32),
-        est._offset,
-        est._scale,
-        device="cpu",
-        batch_size=len(X),
-        seed=0,
-    )
-    state = _ClusterState((1, 8, 8))
-    state.counts = torch.full((4,), 50.0)
-    module = est.module_
-    rows = training_set.rows(torch.arange(len(X)))
-
-    def labels():
-        with torch.no_grad():
-            return module.sq_distances(module.autoencoder.encoder(rows)).argmin(1)
-
-    # Nothing to mend: the centroids are left where they are.
-    centroids = module.centroids.detach().clone()
-    assert not est._merge_redundant(training_set, state)
-    torch.testing.assert_close(module.centroids.detach(), centroids)
-    # Shape 0 takes shape 2's centroid as well: its two halves, split along
-    # no feature of the shapes, swap their warps; shape 2 joins another shape.
-    before = labels()
-    c0, c2 = int(before[y == 0][0]), int(before[y == 2][0])
-    with torch.no_grad():
-        z = module.autoencoder.encoder(rows)[before == c0]
-        _, _, side = split_axis(z)
-        module.centroids[c2] = z[side].mean(0)
-        module.centroids[c0] = z[~side].mean(0)
-    cut = labels().numpy()
-    assert set(cut[y == 0]) == {c0, c2}
-    assert adjusted_rand_score(y, cut) < 0.9
-    assert est._merge_redundant(training_set, state)
-    assert adjusted_rand_score(y, labels().numpy()) == 1.0
