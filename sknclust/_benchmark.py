@@ -278,8 +278,13 @@ def machine_description() -> str:
         device = f"unavailable ({type(exc).__name__})"
     import torch
 
+    # The vector extensions torch uses pick its CPU kernels, and with them the
+    # order of floating-point sums: fits differ between machines that differ
+    # here, even when the model names read the same.
+    capability = torch.backends.cpu.get_cpu_capability()
     return (
-        f"{platform.platform()}, {os.cpu_count()} CPUs ({_cpu_model()}), "
+        f"{platform.platform()}, {os.cpu_count()} CPUs ({_cpu_model()}, "
+        f"{capability}), "
         f"torch {torch.__version__} with {torch.get_num_threads()} thread(s), "
         f"device {device}"
     )

@@ -7,6 +7,7 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 from sklearn.cluster import KMeans
 from sklearn.datasets import make_blobs
 
@@ -365,6 +366,7 @@ def test_per_seed_table_reports_smallest_cluster():
 def test_machine_description_names_cpu_threads_and_device(tmp_path, monkeypatch):
     text = _benchmark.machine_description()
     assert "CPUs (" in text and "thread(s)" in text and "device " in text
+    assert torch.backends.cpu.get_cpu_capability() in text
     cpuinfo = tmp_path / "cpuinfo"
     cpuinfo.write_text("processor\t: 0\nmodel name\t: Test CPU 9000\n")
     assert _benchmark._cpu_model(cpuinfo) == "Test CPU 9000"
