@@ -108,12 +108,13 @@ def merge_reports(old: dict, new: dict) -> dict:
     }
 
 
-def earlier_runs(old: dict, kept, fields=("command", "date")) -> list:
+def earlier_runs(old: dict, kept, fields=("command", "machine", "date")) -> list:
     """``old``'s earlier commands, and ``old``'s own, for the rows kept from it.
 
     ``kept`` names the estimators that still have rows from ``old``. Each
     command lists those whose rows it produced (``"estimators"``); a command
-    left with none is dropped. ``fields`` of ``old`` describe its own command.
+    left with none is dropped. ``fields`` of ``old`` (those it has) describe
+    its own command.
     """
     kept = list(dict.fromkeys(kept))
     earlier, claimed = [], set()
@@ -124,7 +125,8 @@ def earlier_runs(old: dict, kept, fields=("command", "date")) -> list:
             earlier.append({**entry, "estimators": names})
     own = [n for n in kept if n not in claimed]
     if own:
-        earlier.append({**{k: old[k] for k in fields}, "estimators": own})
+        own_run = {k: old[k] for k in fields if k in old}
+        earlier.append({**own_run, "estimators": own})
     return earlier
 
 

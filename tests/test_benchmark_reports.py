@@ -15,8 +15,8 @@ def _report(command, date, estimators):
     }
 
 
-def test_merge_keeps_other_rows_and_names_their_command():
-    old = _report("first", "d1", ["A", "B", "C"])
+def test_merge_keeps_other_rows_and_names_their_command_and_machine():
+    old = {**_report("first", "d1", ["A", "B", "C"]), "machine": "m1"}
     merged = merge_reports(old, _report("second", "d2", ["B"]))
 
     assert sorted({r["estimator"] for r in merged["results"]}) == ["A", "B", "C"]
@@ -26,7 +26,7 @@ def test_merge_keeps_other_rows_and_names_their_command():
     ]
     assert merged["command"] == "second"
     assert merged["earlier"] == [
-        {"command": "first", "date": "d1", "estimators": ["A", "C"]}
+        {"command": "first", "machine": "m1", "date": "d1", "estimators": ["A", "C"]}
     ]
 
 
