@@ -13,7 +13,6 @@ from sknclust._base import BaseDeepClusterer
 from sknclust._reseed import (
     SETTLE,
     SETTLE_END,
-    STARVED,
     redundant_pair,
     split_head,
     starved_pairs,
@@ -34,10 +33,6 @@ _WARMUP = 0.5
 # classes the network has not yet told apart this loop merges them. Half the
 # log-prior halves the loop's gain and still lets truly large classes grow.
 _PRIOR_POWER = 0.5
-# Uniform weights pull the sizes towards 1/K, so during the warm-up the bar
-# for a starved component is higher than after it, where learned weights let
-# true clusters be small.
-_STARVED_IN_WARMUP = 0.5
 
 
 class _NeuralMixtureModule(nn.Module):
@@ -450,7 +445,7 @@ class NeuralMixtureEM(BaseDeepClusterer):
         the head's input space, their two logits are tilted apart along the
         axis between the component's two-means halves, and after the warm-up
         its weight is shared between them. In the warm-up (``warm_up=True``)
-        the higher bar applies and π stays uniform. ``check`` is the result
+        π stays uniform. ``check`` is the result
         of :meth:`_check_rows` when the caller has it. Returns whether a
         component was re-seeded.
         """
@@ -458,8 +453,7 @@ class NeuralMixtureEM(BaseDeepClusterer):
         if check is None:
             check = self._check_rows(training_set)
         h, _, labels = check
-        bar = _STARVED_IN_WARMUP if warm_up else STARVED
-        pairs = starved_pairs(labels, self.n_clusters, bar)
+        pairs = starved_pairs(labels, self.n_clusters)
         with torch.no_grad():
             share = torch.bincount(labels, minlength=self.n_clusters) / len(h)
             for k, j in pairs:
