@@ -181,15 +181,44 @@ def _earlier_runs(report: dict) -> list:
     ]
 
 
+def _row_machines(report: dict) -> dict:
+    """The machine of each estimator's rows in a report, None where unrecorded."""
+    machines = {r["estimator"]: report.get("machine") for r in report["results"]}
+    for run in report.get("earlier", []):
+        for estimator in run["estimators"]:
+            machines[estimator] = run.get("machine")
+    return machines
+
+
+def _machine_lines(report: dict) -> list:
+    """Which estimators ran on which machine, when a table mixes machines."""
+    by_machine = {}
+    for estimator, machine in _row_machines(report).items():
+        by_machine.setdefault(machine, []).append(estimator)
+    if len(by_machine) < 2:
+        return []
+    return [
+        f"Rows of {', '.join(_ordered(estimators))}: "
+        + (machine or "machine not recorded")
+        + "."
+        for machine, estimators in by_machine.items()
+    ]
+
+
 def _threads_section(results_dir: Path) -> list:
-    """The same seeds at one thread beside the two-thread table, when run."""
+    """The same seeds at one thread beside the two-thread table, when run.
+
+    Rows measured on two different machines are left out: the CPU's kernels
+    move a fit as a thread count does, so the gap would mix the two.
+    """
     lines = []
     for name, one in _defaults_reports(results_dir / THREADS1).items():
         two = _report(results_dir, name)
         if two is None:
             continue
         acc = {(r["estimator"], r["seed"]): r["ACC"] for r in two["results"]}
-        rows = []
+        machines_one, machines_two = _row_machines(one), _row_machines(two)
+        rows, elsewhere = [], []
         by_name = _by_estimator(one)
         for estimator in _ordered(list(by_name)):
             pairs = [
@@ -198,6 +227,11 @@ def _threads_section(results_dir: Path) -> list:
                 if (estimator, r["seed"]) in acc
             ]
             if not pairs:
+                continue
+            machine_one = machines_one[estimator]
+            machine_two = machines_two.get(estimator)
+            if machine_one and machine_two and machine_one != machine_two:
+                elsewhere.append(estimator)
                 continue
             rows.append(
                 [
@@ -219,6 +253,14 @@ def _threads_section(results_dir: Path) -> list:
             "shows how far the outcome moves between thread counts. Command: "
             f"`{one['command']}`; {one['machine']}; {one['date']}.",
             *_earlier_runs(one),
+            *(
+                [
+                    f"Not compared: {', '.join(elsewhere)}, whose one-thread "
+                    "and two-thread rows come from different machines."
+                ]
+                if elsewhere
+                else []
+            ),
             "",
             format_markdown_table(header, rows),
             "",
@@ -392,7 +434,12 @@ def build(results_dir: Path) -> str:
     names = [n for n in ORDER if n in reports] + sorted(set(reports) - set(ORDER))
     if not names:
         return "No benchmark results yet: run `python benchmarks/run_defaults.py`.\n"
-    machines = {reports[n]["machine"] for n in names}
+    machines = {
+        machine
+        for n in names
+        for machine in _row_machines(reports[n]).values()
+        if machine
+    }
     dates = sorted(
         {
             run["date"]
@@ -422,6 +469,7 @@ def build(results_dir: Path) -> str:
             "",
             f"{report['n_samples']} samples, {report['n_features']} features, "
             f"n_clusters={report['n_clusters']}.",
+            *_machine_lines(report),
             "",
             _table(report),
             "",

@@ -78,3 +78,41 @@ def test_stream_rerun_attributes_kept_result_and_memory_rows():
     assert report["earlier"] == [
         {"command": "first", "machine": "m1", "date": "d1", "estimators": ["A", "B"]}
     ]
+
+
+def test_thread_table_compares_only_rows_from_one_machine(tmp_path):
+    import json
+
+    from make_page import THREADS1, _threads_section
+
+    def report(machine, earlier):
+        rows = [
+            {"estimator": e, "seed": 0, "ACC": acc, "NMI": 0.0}
+            for e, acc in (("DeepKMeans", 0.8), ("NeuralMixtureEM", 0.9))
+        ]
+        for r in rows:
+            r.update(fit_seconds=1.0, smallest_cluster=0.1)
+        return {
+            "command": "c",
+            "machine": machine,
+            "date": "d",
+            "seeds": [0],
+            "results": rows,
+            "earlier": earlier,
+        }
+
+    (tmp_path / THREADS1).mkdir()
+    # Both DeepKMeans rows come from machine m1; NeuralMixtureEM's two-thread
+    # row was rerun on m2.
+    two = report(
+        "m2",
+        [{"command": "a", "machine": "m1", "date": "d", "estimators": ["DeepKMeans"]}],
+    )
+    (tmp_path / "usps_images.json").write_text(json.dumps(two))
+    one = report("m1", [])
+    (tmp_path / THREADS1 / "usps_images.json").write_text(json.dumps(one))
+
+    text = "\n".join(_threads_section(tmp_path))
+    assert "| DeepKMeans |" in text
+    assert "| NeuralMixtureEM |" not in text
+    assert "Not compared: NeuralMixtureEM" in text
