@@ -445,9 +445,8 @@ class NeuralMixtureEM(BaseDeepClusterer):
         the head's input space, their two logits are tilted apart along the
         axis between the component's two-means halves, and after the warm-up
         its weight is shared between them. In the warm-up (``warm_up=True``)
-        π stays uniform. ``check`` is the result
-        of :meth:`_check_rows` when the caller has it. Returns whether a
-        component was re-seeded.
+        π stays uniform. ``check`` is the result of :meth:`_check_rows` when
+        the caller has it. Returns whether a component was re-seeded.
         """
         module = self.module_
         if check is None:

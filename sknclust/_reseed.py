@@ -30,14 +30,14 @@ SETTLE = 2
 SETTLE_END = 0.1
 
 
-def starved_pairs(labels, n_clusters, bar=STARVED):
+def starved_pairs(labels, n_clusters):
     """``(starved, donor)`` cluster pairs: each starved cluster with a large one.
 
     Donors are the largest clusters that are not starved, largest first; a
     donor needs at least two members to be split.
     """
     share = torch.bincount(labels, minlength=n_clusters) / max(len(labels), 1)
-    starved = share < bar / n_clusters
+    starved = share < STARVED / n_clusters
     if not starved.any():
         return []
     targets = torch.nonzero(starved).flatten().tolist()
