@@ -83,7 +83,7 @@ def test_stream_rerun_attributes_kept_result_and_memory_rows():
 def test_thread_table_compares_only_rows_from_one_machine(tmp_path):
     import json
 
-    from make_page import THREADS1, _threads_section
+    from make_page import THREADS1, _machine_lines, _threads_section
 
     def report(machine, earlier):
         rows = [
@@ -116,3 +116,9 @@ def test_thread_table_compares_only_rows_from_one_machine(tmp_path):
     assert "| DeepKMeans |" in text
     assert "| NeuralMixtureEM |" not in text
     assert "Not compared: NeuralMixtureEM" in text
+    # The two-thread table itself says where its rows ran.
+    assert _machine_lines(two) == [
+        "Rows of DeepKMeans: m1.",
+        "Rows of NeuralMixtureEM: m2.",
+    ]
+    assert _machine_lines(one) == []
