@@ -196,9 +196,8 @@ class NeuralMixtureEM(BaseDeepClusterer):
     responsibilities that train the network take :math:`\\pi^{1/2}`
     (renormalised) in place of π: with the full weights, a component that
     grows draws more points, which raises its weight again, and classes the
-    network has not yet told apart merge. After every
-    epoch, a component holding under :math:`0.5/K` of the points during the
-    warm-up, or under :math:`0.2/K` after it, is re-seeded by splitting the
+    network has not yet told apart merge. After every epoch, a component
+    holding under :math:`0.2/K` of the points is re-seeded by splitting the
     largest component in two, as in split-and-merge EM.
 
     :meth:`predict_proba` returns the responsibilities :math:`\\gamma`.
