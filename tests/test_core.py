@@ -75,6 +75,8 @@ def test_same_seed_same_result(blobs, fitted):
 
 
 def test_different_seeds_differ(blobs, fitted):
+    # random_state seeds the initial weights: were it ignored (a fixed seed
+    # inside), every seed would give the embedding of seed 0.
     other = DeepKMeans(3, random_state=1, **FAST).fit(blobs[0])
     assert not np.array_equal(other.transform(blobs[0]), fitted.transform(blobs[0]))
 
