@@ -453,7 +453,6 @@ class NeuralMixtureEM(BaseDeepClusterer):
         h, _, labels = check
         pairs = starved_pairs(labels, self.n_clusters)
         with torch.no_grad():
-            share = torch.bincount(labels, minlength=self.n_clusters) / len(h)
             for k, j in pairs:
                 split_head(module.head, h[labels == j], k, j)
                 if not warm_up:
@@ -461,6 +460,7 @@ class NeuralMixtureEM(BaseDeepClusterer):
                     weights[k] = weights[j] = weights[j] / 2
                     module.log_weights.copy_((weights / weights.sum()).log())
                 if self.verbose:
+                    share = torch.bincount(labels, minlength=self.n_clusters) / len(h)
                     print(
                         f"split component {j} ({share[j]:.1%} of the check rows): "
                         f"half of it re-seeds component {k} ({share[k]:.1%})"
