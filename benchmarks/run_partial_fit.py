@@ -160,9 +160,18 @@ def main(argv=None):
     return 0
 
 
+def memory_label(estimator):
+    """How ``"earlier"`` names an estimator's memory row."""
+    return f"{estimator} (memory)"
+
+
 def _keep_other_rows(report, old, args, fit_acc):
     """Carry over ``old``'s rows of the estimators not rerun, with ``fit_ACC``
-    read afresh, and list the runs they came from under ``"earlier"``."""
+    read afresh, and list the runs they came from under ``"earlier"``.
+
+    A run may rerun an estimator's accuracy and not its memory, or the other
+    way round, so the runs name memory rows apart: ``"Name (memory)"``.
+    """
     # Here, not at the top: the memory children need not load the CLI.
     from run_defaults import earlier_runs  # a sibling script: same directory
 
@@ -174,7 +183,7 @@ def _keep_other_rows(report, old, args, fit_acc):
     for row in old.get("memory", []):
         if row["estimator"] not in args.memory_estimators:
             report["memory"].append(row)
-            kept.append(row["estimator"])
+            kept.append(memory_label(row["estimator"]))
     report["earlier"] = earlier_runs(old, kept, ("command", "machine", "date"))
 
 

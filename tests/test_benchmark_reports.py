@@ -76,7 +76,37 @@ def test_stream_rerun_attributes_kept_result_and_memory_rows():
     ]
     assert report["memory"] == [{"estimator": "B"}]
     assert report["earlier"] == [
-        {"command": "first", "machine": "m1", "date": "d1", "estimators": ["A", "B"]}
+        {
+            "command": "first",
+            "machine": "m1",
+            "date": "d1",
+            "estimators": ["A", "B", "B (memory)"],
+        }
+    ]
+
+
+def test_stream_rerun_of_accuracy_keeps_memory_attributed_to_its_run():
+    # B's accuracy came from "first", its memory from "second"; a third run
+    # redoes B's accuracy only. The memory row stays with "second", and
+    # "first" no longer claims any row of B.
+    from argparse import Namespace
+
+    from run_partial_fit import _keep_other_rows
+
+    old = {
+        "command": "second",
+        "date": "d2",
+        "results": [{"estimator": "B", "fit_ACC": 0.0}],
+        "memory": [{"estimator": "B"}],
+        "earlier": [{"command": "first", "date": "d1", "estimators": ["B"]}],
+    }
+    report = {"results": [{"estimator": "B"}], "memory": []}
+    args = Namespace(estimators=["B"], memory_estimators=[])
+    _keep_other_rows(report, old, args, {})
+
+    assert report["memory"] == [{"estimator": "B"}]
+    assert report["earlier"] == [
+        {"command": "second", "date": "d2", "estimators": ["B (memory)"]}
     ]
 
 
