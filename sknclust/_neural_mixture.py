@@ -452,6 +452,8 @@ class NeuralMixtureEM(BaseDeepClusterer):
             check = self._check_rows(training_set)
         h, _, labels = check
         pairs = starved_pairs(labels, self.n_clusters)
+        if self.verbose and pairs:
+            share = torch.bincount(labels, minlength=self.n_clusters) / len(h)
         with torch.no_grad():
             for k, j in pairs:
                 split_head(module.head, h[labels == j], k, j)
@@ -460,7 +462,6 @@ class NeuralMixtureEM(BaseDeepClusterer):
                     weights[k] = weights[j] = weights[j] / 2
                     module.log_weights.copy_((weights / weights.sum()).log())
                 if self.verbose:
-                    share = torch.bincount(labels, minlength=self.n_clusters) / len(h)
                     print(
                         f"split component {j} ({share[j]:.1%} of the check rows): "
                         f"half of it re-seeds component {k} ({share[k]:.1%})"
