@@ -1,5 +1,6 @@
 """NeuralMixtureEM: a mixture whose component densities are network outputs."""
 
+import copy
 import math
 from numbers import Real
 
@@ -12,7 +13,7 @@ from torch.nn import functional as F
 from sknclust._base import BaseDeepClusterer
 from sknclust._reseed import (
     SETTLE,
-    SETTLE_END,
+    TRIAL,
     redundant_pair,
     split_head,
     starved_pairs,
@@ -85,6 +86,9 @@ class _EMState:
         self.learning_weights = False
         # First epoch whose end may re-seed a redundant component.
         self.settled_from = 0
+        # (saved state dict, swap rate of the merged pair, k, j) of a re-seed on
+        # trial: kept only if k and j swap fewer views than the pair did.
+        self.trial = None
 
 
 class NeuralMixtureEM(BaseDeepClusterer):
@@ -198,7 +202,10 @@ class NeuralMixtureEM(BaseDeepClusterer):
     grows draws more points, which raises its weight again, and classes the
     network has not yet told apart merge. After every epoch, a component
     holding under :math:`0.2/K` of the points is re-seeded by splitting the
-    largest component in two, as in split-and-merge EM.
+    largest component in two, as in split-and-merge EM. Two components whose
+    rows' consistency views cross between them far more often than into any
+    other hold one class: one joins the other and is re-seeded likewise, and
+    the re-seed is undone unless the two halves it makes cross less.
 
     :meth:`predict_proba` returns the responsibilities :math:`\\gamma`.
     :meth:`score` is the mean per-sample log-likelihood
@@ -338,7 +345,8 @@ class NeuralMixtureEM(BaseDeepClusterer):
         if self.consistency_weight > 0:
             views.prepare(training_set)
         state = _EMState(views)
-        last_check = epochs - math.ceil(SETTLE_END * epochs)
+        trial_epochs = math.ceil(TRIAL * epochs)
+        last_check = epochs - trial_epochs
 
         def begin_epoch(epoch):
             state.learning_weights = epoch >= warmup
@@ -349,19 +357,42 @@ class NeuralMixtureEM(BaseDeepClusterer):
             check = self._check_rows(training_set)
             warm_up = not state.learning_weights
             if self._split_starved(training_set, warm_up=warm_up, check=check):
-                state.settled_from = epoch + 1 + SETTLE
-            elif (
+                state.settled_from = max(state.settled_from, epoch + 1 + SETTLE)
+                return
+            if state.trial is not None:
+                if epoch + 1 < state.settled_from:
+                    return
+                saved, before, k, j = state.trial
+                state.trial = None
+                after = self._trial_swap_rate(training_set, views, check, k, j)
+                if after >= before:
+                    # The boundary drawn through j is crossed as often as the
+                    # one removed: j was one class. Undo, and check no more.
+                    self.module_.load_state_dict(saved)
+                    state.settled_from = last_check
+                    if self.verbose:
+                        print(
+                            f"components {k} and {j} swap {after:.1%} of their "
+                            "views: the re-seed is undone"
+                        )
+                    return
+            if (
                 not warm_up
                 and self.consistency_weight > 0
-                and self._image_shape is not None
                 and state.settled_from <= epoch < last_check
-                and self._merge_redundant(training_set, views, check)
             ):
-                state.settled_from = epoch + 1 + SETTLE
+                plan = self._redundant_pair(training_set, views, check)
+                if plan is not None:
+                    saved = copy.deepcopy(self.module_.state_dict())
+                    k, _, j, rate = plan
+                    state.trial = (saved, rate, k, j)
+                    self._reseed_redundant(plan, check)
+                    state.settled_from = epoch + 1 + trial_epochs
 
         def train_run():
             state.learning_weights = False
             state.settled_from = 0
+            state.trial = None
             return self._train(
                 "em",
                 lambda module, x, index: self._loss(module, x, index, state),
@@ -468,27 +499,23 @@ class NeuralMixtureEM(BaseDeepClusterer):
                     )
         return bool(pairs)
 
-    def _merge_redundant(self, training_set, views, check):
-        """Re-seed one of two components that hold one class between them.
+    def _redundant_pair(self, training_set, views, check):
+        """Two components that hold one class between them, and a donor.
 
         The warm-up's uniform weights can split a large class in two, leaving
         two other classes to share a component; once π is learned the loop
         between a component's size and its weight does not undo it. The two
-        halves of a class give themselves away: a warp of a row crosses the
+        halves of a class give themselves away: a view of a row crosses the
         arbitrary boundary between them far more often than between two
-        classes (a neighbour view can belong to an overlapping class, so rows
-        without ``image_shape`` are not checked). The smaller half of the
-        pair that :func:`~sknclust._reseed.redundant_pair` finds is re-seeded
-        with one half of the largest other component, as a starved one is;
-        its rows fall to the other half. If that component was one class,
-        its halves show the same sign later and the largest component is
-        then the merged one.
-        ``check`` is the result of :meth:`_check_rows` for the current
-        network. Returns whether a component was re-seeded.
+        classes (:func:`~sknclust._reseed.redundant_pair`). Returns
+        ``(k, partner, j, rate)``: the smaller half ``k``, the other half,
+        the largest other component ``j``, which likely holds two classes,
+        and the pair's swap rate; or None. ``check`` is the result of
+        :meth:`_check_rows`.
         """
         module = self.module_
         n_clusters = self.n_clusters
-        h, _, labels = check
+        _, _, labels = check
         with torch.no_grad():
             u = torch.cat(
                 [
@@ -497,30 +524,60 @@ class NeuralMixtureEM(BaseDeepClusterer):
                 ]
             )
             rate = view_swap_rate(labels, self._batch_labels(u), n_clusters)
-            pair = redundant_pair(rate.cpu().numpy())
-            if pair is None:
-                return False
-            a, b = pair
-            sizes = torch.bincount(labels, minlength=n_clusters)
-            k, partner = (a, b) if sizes[a] <= sizes[b] else (b, a)
-            others = sizes.clone()
-            others[[k, partner]] = -1
-            j = int(others.argmax())
-            if int(sizes[j]) < 2:
-                return False
+        pair = redundant_pair(rate.cpu().numpy())
+        if pair is None:
+            return None
+        a, b = pair
+        sizes = torch.bincount(labels, minlength=n_clusters)
+        k, partner = (a, b) if sizes[a] <= sizes[b] else (b, a)
+        others = sizes.clone()
+        others[[k, partner]] = -1
+        j = int(others.argmax())
+        if int(sizes[j]) < 2:
+            return None
+        if self.verbose:
+            share = (sizes / len(labels)).tolist()
+            print(
+                f"components {k} and {partner} swap {rate[a, b]:.1%} of their "
+                f"views: {k} ({share[k]:.1%}) joins {partner}, and half of "
+                f"component {j} ({share[j]:.1%}) re-seeds it"
+            )
+        return k, partner, j, float(rate[a, b])
+
+    def _reseed_redundant(self, plan, check):
+        """Merge ``k`` into ``partner`` and re-seed ``k`` with half of ``j``,
+        as a starved component is (``plan`` from :meth:`_redundant_pair`)."""
+        module = self.module_
+        k, partner, j, _ = plan
+        h, _, labels = check
+        with torch.no_grad():
             split_head(module.head, h[labels == j], k, j)
             weights = module.log_weights.exp()
             weights[partner] += weights[k]
             weights[k] = weights[j] = weights[j] / 2
             module.log_weights.copy_((weights / weights.sum()).log())
-            if self.verbose:
-                share = sizes / len(h)
-                print(
-                    f"components {k} and {partner} swap {rate[a, b]:.1%} of their "
-                    f"views: {k} ({share[k]:.1%}) joins {partner}, and half of "
-                    f"component {j} ({share[j]:.1%}) re-seeds it"
-                )
-            return True
+
+    def _trial_swap_rate(self, training_set, views, check, k, j):
+        """View-swap rate of components ``k`` and ``j`` on the check rows.
+
+        The views come from a fixed seed in a forked random stream, so
+        training's own random stream is left as it was.
+        """
+        device = torch.device(self.device_)
+        forked = torch.random.fork_rng(
+            devices=[] if device.type == "cpu" else None, device_type=device.type
+        )
+        with forked, torch.no_grad():
+            torch.manual_seed(0)
+            u = torch.cat(
+                [
+                    self.module_(views(rows, part))[1]
+                    for rows, part in check_blocks(training_set)
+                ]
+            )
+            labels = check[2]
+            rate = view_swap_rate(labels, self._batch_labels(u), self.n_clusters)
+        return float(rate[k, j])
 
     def _fit_inference_statistics(self, training_set, *, step_weights):
         """Whole-training-set logit statistics, then one full-data step for π.

@@ -7,8 +7,9 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
-from sklearn.datasets import make_blobs
+from sklearn.datasets import load_iris, make_blobs
 from sklearn.metrics import adjusted_rand_score
+from sklearn.preprocessing import StandardScaler
 
 from sknclust import NeuralMixtureEM, _neural_mixture, _views
 from sknclust.nn._augment import image_augment, tabular_augment
@@ -379,11 +380,8 @@ def test_merge_leaves_separate_classes_alone(blobs, fitted):
     est = copy.deepcopy(fitted)
     training_set = _training_set(est, X)
     views = _views.Views(None, n_neighbors=10).prepare(training_set)
-    state = {k: v.clone() for k, v in est.module_.state_dict().items()}
     check = est._check_rows(training_set)
-    assert not est._merge_redundant(training_set, views, check)
-    for key, value in est.module_.state_dict().items():
-        torch.testing.assert_close(value, state[key])
+    assert est._redundant_pair(training_set, views, check) is None
 
 
 def test_split_check_sees_every_part_of_sorted_data(fitted):
@@ -461,13 +459,14 @@ def test_n_init_two_runs_keep_the_lower_loss(blobs):
 
 def test_n_init_real_runs(blobs):
     X, y = blobs
-    kw = dict(n_clusters=3, n_init=3, random_state=0, **{**FAST, "max_epochs": 20})
+    # 40 epochs of one step each: 20 steps leave a run unsettled.
+    kw = dict(n_clusters=3, n_init=3, random_state=0, **{**FAST, "max_epochs": 40})
     three = NeuralMixtureEM(**kw).fit(X)
     again = NeuralMixtureEM(**kw).fit(X)
     np.testing.assert_array_equal(three.labels_, again.labels_)
     np.testing.assert_array_equal(three.predict_proba(X), again.predict_proba(X))
     np.testing.assert_array_equal(three.weights_, again.weights_)
-    assert three.n_iter_ == len(three.history_["em"]) == 20
+    assert three.n_iter_ == len(three.history_["em"]) == 40
     assert adjusted_rand_score(y, three.labels_) > 0.9
 
 
@@ -481,3 +480,22 @@ def test_training_prior_is_the_renormalised_square_root_of_the_weights(fitted):
     torch.testing.assert_close(
         _neural_mixture._training_prior(module).exp(), root / root.sum()
     )
+
+
+def test_a_far_class_is_not_cut_to_merge_two_overlapping_ones():
+    # Standardised iris: versicolor and virginica overlap and swap neighbours
+    # the way two halves of one class do. Merging them means cutting setosa,
+    # far from both, in two; its halves then swap neighbours more often than
+    # the merged pair did, and the re-seed is undone. Without that trial one
+    # seed in eight ended with setosa cut in two.
+    X, y = load_iris(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    for seed in range(8):
+        labels = (
+            NeuralMixtureEM(n_clusters=3, random_state=seed, device="cpu")
+            .fit(X)
+            .labels_
+        )
+        setosa = np.unique(labels[y == 0])
+        assert len(setosa) == 1, seed
+        assert not np.isin(labels[y != 0], setosa).any(), seed
