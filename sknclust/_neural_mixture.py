@@ -204,8 +204,9 @@ class NeuralMixtureEM(BaseDeepClusterer):
     holding under :math:`0.2/K` of the points is re-seeded by splitting the
     largest component in two, as in split-and-merge EM. Two components whose
     rows' consistency views cross between them far more often than into any
-    other hold one class: one joins the other and is re-seeded likewise, and
-    the re-seed is undone unless the two halves it makes cross less.
+    other hold one class: one joins the other and is re-seeded likewise
+    (with neighbour views, the re-seed is undone unless the two halves it
+    makes cross less).
 
     :meth:`predict_proba` returns the responsibilities :math:`\\gamma`.
     :meth:`score` is the mean per-sample log-likelihood
@@ -382,12 +383,19 @@ class NeuralMixtureEM(BaseDeepClusterer):
                 and state.settled_from <= epoch < last_check
             ):
                 plan = self._redundant_pair(training_set, views, check)
-                if plan is not None:
-                    saved = copy.deepcopy(self.module_.state_dict())
-                    k, _, j, rate = plan
-                    state.trial = (saved, rate, k, j)
+                if plan is None:
+                    return
+                if not views.uses_neighbors:
+                    # A warp keeps a row's class: the evidence is sound.
                     self._reseed_redundant(plan, check)
-                    state.settled_from = epoch + 1 + trial_epochs
+                    state.settled_from = epoch + 1 + SETTLE
+                    return
+                # A neighbour can belong to an overlapping class: on trial.
+                saved = copy.deepcopy(self.module_.state_dict())
+                k, _, j, rate = plan
+                state.trial = (saved, rate, k, j)
+                self._reseed_redundant(plan, check)
+                state.settled_from = epoch + 1 + trial_epochs
 
         def train_run():
             state.learning_weights = False

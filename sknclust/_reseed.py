@@ -24,11 +24,10 @@ REDUNDANT = 0.03
 # than a 16x16 one: up to 5% on digits' images, under 1% on USPS); the two
 # halves of a class stand out against it (over ten times, in dev traces).
 STANDS_OUT = 8.0
-# Epochs a cluster re-seeded for starving is left to settle before the next
-# check.
+# Epochs a re-seeded cluster is left to settle before the next check.
 SETTLE = 2
-# A re-seed for redundancy is judged after this share of the epochs, and none
-# is made in the last such share.
+# None is re-seeded for redundancy in the last TRIAL share of the epochs; a
+# re-seed on trial (neighbour views) is judged after that share.
 TRIAL = 0.1
 
 
