@@ -15,6 +15,7 @@ they differ, the table says so).
 
 import argparse
 import json
+import re
 import statistics
 from pathlib import Path
 
@@ -205,6 +206,11 @@ def _machine_lines(report: dict) -> list:
     ]
 
 
+def _cpu(machine: str) -> str:
+    """A machine description without its torch thread count."""
+    return re.sub(r" with \d+ thread\(s\)", "", machine)
+
+
 def _threads_section(results_dir: Path) -> list:
     """The same seeds at one thread beside the two-thread table, when run.
 
@@ -230,7 +236,7 @@ def _threads_section(results_dir: Path) -> list:
                 continue
             machine_one = machines_one[estimator]
             machine_two = machines_two.get(estimator)
-            if machine_one and machine_two and machine_one != machine_two:
+            if machine_one and machine_two and _cpu(machine_one) != _cpu(machine_two):
                 elsewhere.append(estimator)
                 continue
             rows.append(

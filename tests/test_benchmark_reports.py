@@ -134,12 +134,12 @@ def test_thread_table_compares_only_rows_from_one_machine(tmp_path):
     (tmp_path / THREADS1).mkdir()
     # Both DeepKMeans rows come from machine m1; NeuralMixtureEM's two-thread
     # row was rerun on m2.
-    two = report(
-        "m2",
-        [{"command": "a", "machine": "m1", "date": "d", "estimators": ["DeepKMeans"]}],
-    )
+    # The thread count in a machine's description does not make it another.
+    m1, m2 = "m1, torch with {} thread(s)", "m2, torch with {} thread(s)"
+    earlier = {"command": "a", "machine": m1.format(2), "date": "d"}
+    two = report(m2.format(2), [{**earlier, "estimators": ["DeepKMeans"]}])
     (tmp_path / "usps_images.json").write_text(json.dumps(two))
-    one = report("m1", [])
+    one = report(m1.format(1), [])
     (tmp_path / THREADS1 / "usps_images.json").write_text(json.dumps(one))
 
     text = "\n".join(_threads_section(tmp_path))
@@ -148,7 +148,7 @@ def test_thread_table_compares_only_rows_from_one_machine(tmp_path):
     assert "Not compared: NeuralMixtureEM" in text
     # The two-thread table itself says where its rows ran.
     assert _machine_lines(two) == [
-        "Rows of DeepKMeans: m1.",
-        "Rows of NeuralMixtureEM: m2.",
+        "Rows of DeepKMeans: m1, torch with 2 thread(s).",
+        "Rows of NeuralMixtureEM: m2, torch with 2 thread(s).",
     ]
     assert _machine_lines(one) == []
