@@ -521,17 +521,9 @@ class NeuralMixtureEM(BaseDeepClusterer):
         and the pair's swap rate; or None. ``check`` is the result of
         :meth:`_check_rows`.
         """
-        module = self.module_
         n_clusters = self.n_clusters
         _, _, labels = check
-        with torch.no_grad():
-            u = torch.cat(
-                [
-                    module(views(rows, part))[1]
-                    for rows, part in check_blocks(training_set)
-                ]
-            )
-            rate = view_swap_rate(labels, self._batch_labels(u), n_clusters)
+        rate = self._view_swap_rate(training_set, views, labels)
         pair = redundant_pair(rate.cpu().numpy())
         if pair is None:
             return None
@@ -575,17 +567,23 @@ class NeuralMixtureEM(BaseDeepClusterer):
         forked = torch.random.fork_rng(
             devices=[] if device.type == "cpu" else None, device_type=device.type
         )
-        with forked, torch.no_grad():
+        with forked:
             torch.manual_seed(0)
+            rate = self._view_swap_rate(training_set, views, check[2])
+        return float(rate[k, j])
+
+    def _view_swap_rate(self, training_set, views, labels):
+        """:func:`~sknclust._reseed.view_swap_rate` of one view of each check
+        row, whose assignments are ``labels``."""
+        module = self.module_
+        with torch.no_grad():
             u = torch.cat(
                 [
-                    self.module_(views(rows, part))[1]
+                    module(views(rows, part))[1]
                     for rows, part in check_blocks(training_set)
                 ]
             )
-            labels = check[2]
-            rate = view_swap_rate(labels, self._batch_labels(u), self.n_clusters)
-        return float(rate[k, j])
+            return view_swap_rate(labels, self._batch_labels(u), self.n_clusters)
 
     def _fit_inference_statistics(self, training_set, *, step_weights):
         """Whole-training-set logit statistics, then one full-data step for π.

@@ -380,8 +380,11 @@ def test_merge_leaves_separate_classes_alone(blobs, fitted):
     est = copy.deepcopy(fitted)
     training_set = _training_set(est, X)
     views = _views.Views(None, n_neighbors=10).prepare(training_set)
+    state = {k: v.clone() for k, v in est.module_.state_dict().items()}
     check = est._check_rows(training_set)
     assert est._redundant_pair(training_set, views, check) is None
+    for key, value in est.module_.state_dict().items():
+        torch.testing.assert_close(value, state[key])
 
 
 def test_split_check_sees_every_part_of_sorted_data(fitted):
