@@ -19,11 +19,16 @@ the absolute error of k, ARI and NMI (arithmetic mean), for LearnedClustering
 and two two-stage baselines on its own embedding (``transform``): KMeans with
 k chosen by the silhouette score among 2..5, four initialisations each (the
 silhouette needs two clusters, so it cannot answer 1), and scikit-learn's
-HDBSCAN with its defaults (its noise points form one more cluster). It also
-reports the training time and the prediction time per set (and for sets of
-200 rows). Writes ``benchmarks/results/learned_clustering.json`` and ``.md``;
-configurations run separately (for instance side by side, one thread each)
-are added to the same report.
+HDBSCAN with its defaults (its noise points form one more cluster). Three
+references are told each set's true number of classes: LearnedClustering with
+``n_clusters`` set to it, and KMeans (four initialisations) on its embedding
+and on the pixels; they show how far the grouping and the embedding carry to
+the new classes once k is known. It also reports the training time and the
+prediction time per set (and for sets of 200 rows). The MNIST model is also
+scored on sets of the test images of its own training classes, 0-4. Writes
+``benchmarks/results/learned_clustering.json`` and ``.md``; configurations run
+separately (for instance side by side, one thread each) are added to the same
+report.
 
     nohup nice python benchmarks/run_learned_clustering.py --threads 2 > lc.log &
     python benchmarks/run_learned_clustering.py --configs mnist --threads 1
@@ -54,21 +59,21 @@ SET_SIZES = (20, 200)
 SEEN, UNSEEN = range(0, 5), range(5, 10)
 
 
-def draw_sets(y, n_sets, seed):
-    """Index arrays of random sets of the rows whose class is in UNSEEN."""
+def draw_sets(y, n_sets, seed, classes=UNSEEN):
+    """Index arrays of random sets of the rows whose class is in ``classes``."""
     rng = np.random.RandomState(seed)
-    rows = {c: np.flatnonzero(y == c) for c in UNSEEN}
+    rows = {c: np.flatnonzero(y == c) for c in classes}
     sets = []
     for _ in range(n_sets):
         k = rng.randint(1, MAX_CLUSTERS + 1)
         n = rng.randint(SET_SIZES[0], SET_SIZES[1] + 1)
-        classes = rng.choice(list(UNSEEN), k, replace=False)
+        drawn = rng.choice(list(classes), k, replace=False)
         counts = 1 + rng.multinomial(n - k, rng.dirichlet(np.full(k, 2.0)))
         sets.append(
             np.concatenate(
                 [
                     rng.choice(rows[c], m, replace=False)
-                    for c, m in zip(classes, counts, strict=True)
+                    for c, m in zip(drawn, counts, strict=True)
                 ]
             )
         )
@@ -110,8 +115,25 @@ def scores(y, labels):
     }
 
 
+def true_k_kmeans(Z, k, seed):
+    """KMeans labels with the set's true number of classes."""
+    if k == 1:
+        return np.zeros(len(Z), dtype=int)
+    return KMeans(k, n_init=4, random_state=seed).fit_predict(Z)
+
+
 def evaluate(model, X, y, sets, seed):
-    methods = {"LearnedClustering": [], "KMeans+silhouette": [], "HDBSCAN": []}
+    methods = {
+        name: []
+        for name in (
+            "LearnedClustering",
+            "KMeans+silhouette",
+            "HDBSCAN",
+            "LearnedClustering, true k",
+            "KMeans, true k",
+            "KMeans on pixels, true k",
+        )
+    }
     seconds = []
     for index in sets:
         start = time.perf_counter()
@@ -123,6 +145,18 @@ def evaluate(model, X, y, sets, seed):
             scores(y[index], silhouette_kmeans(Z, seed))
         )
         methods["HDBSCAN"].append(scores(y[index], HDBSCAN(copy=True).fit_predict(Z)))
+        # References that are told each set's number of classes.
+        k = np.unique(y[index]).size
+        # n_clusters acts at prediction only: no refit.
+        model.set_params(n_clusters=k)
+        methods["LearnedClustering, true k"].append(
+            scores(y[index], model.predict(X[index]))
+        )
+        model.set_params(n_clusters=None)
+        methods["KMeans, true k"].append(scores(y[index], true_k_kmeans(Z, k, seed)))
+        methods["KMeans on pixels, true k"].append(
+            scores(y[index], true_k_kmeans(X[index], k, seed))
+        )
     summary = {
         name: {key: float(np.mean([r[key] for r in rows])) for key in rows[0]}
         for name, rows in methods.items()
@@ -138,7 +172,10 @@ def evaluate(model, X, y, sets, seed):
     return summary, float(np.mean(seconds)), per_200
 
 
-def run(name, X_train, y_train, X_test, y_test, sets, args):
+def run(name, X_train, y_train, X_test, y_test, sets, args, seen=None):
+    """Train on the SEEN classes of the training rows and evaluate on ``sets``
+    of the test rows; ``seen`` is ``(X, y, sets)`` of test rows of the SEEN
+    classes, evaluated as well when given."""
     keep = np.isin(y_train, list(SEEN))
     start = time.perf_counter()
     extra = {} if args.train_sets is None else {"n_sets": args.train_sets}
@@ -156,6 +193,8 @@ def run(name, X_train, y_train, X_test, y_test, sets, args):
         "predict_seconds_per_200_rows": per_200,
         "methods": summary,
     }
+    if seen is not None:
+        result["seen_methods"] = evaluate(model, *seen, args.seed)[0]
     print(json.dumps({name: result}, indent=1), flush=True)
     return result
 
@@ -164,11 +203,20 @@ def markdown(results, meta):
     header = ["Train → test", "Method", "k exact", "k MAE", "ARI", "NMI"]
     rows = []
     names = {"mnist": "MNIST 0-4 → MNIST 5-9", "usps_to_mnist": "USPS 0-4 → MNIST 5-9"}
-    for config, result in results.items():
-        for method, s in result["methods"].items():
+    tables = [
+        (name, methods)
+        for config, result in results.items()
+        for name, methods in (
+            (names[config], result["methods"]),
+            ("MNIST 0-4 → MNIST 0-4", result.get("seen_methods")),
+        )
+        if methods
+    ]
+    for name, methods in tables:
+        for method, s in methods.items():
             rows.append(
                 [
-                    names[config],
+                    name,
                     method,
                     f"{s['k_exact']:.1%}",
                     f"{s['k_abs_error']:.2f}",
@@ -221,10 +269,21 @@ def main(argv=None):
     test_keep = np.isin(mnist_test.target, list(UNSEEN))
     X_test, y_test = mnist_test.data[test_keep], mnist_test.target[test_keep]
     sets = draw_sets(y_test, args.n_sets, args.seed)
+    # Sets of the training classes, from the test images, for comparison.
+    seen_keep = np.isin(mnist_test.target, list(SEEN))
+    X_seen, y_seen = mnist_test.data[seen_keep], mnist_test.target[seen_keep]
+    seen = (X_seen, y_seen, draw_sets(y_seen, args.n_sets, args.seed, SEEN))
     results = {}
     if "mnist" in args.configs:
         results["mnist"] = run(
-            "mnist", mnist_train.data, mnist_train.target, X_test, y_test, sets, args
+            "mnist",
+            mnist_train.data,
+            mnist_train.target,
+            X_test,
+            y_test,
+            sets,
+            args,
+            seen=seen,
         )
     if "usps_to_mnist" in args.configs:
         try:
