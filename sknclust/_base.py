@@ -50,10 +50,21 @@ def torch_seed(random_state) -> int:
 
 @contextmanager
 def _private_torch_rng(seed, device):
-    """Seed torch inside a fork of its RNG, so the user's global state is kept."""
-    devices = [device.index or 0] if device.type == "cuda" else []
+    """Seed torch inside a fork of its RNG, so the user's global state is kept.
+
+    Only the CPU's generator and that of ``device`` are forked and seeded:
+    ``torch.manual_seed`` would also reseed every other GPU, whose streams are
+    the user's and are not forked.
+    """
+    accelerator = device.type in ("cuda", "mps")
+    devices = [device.index or 0] if accelerator else []
     with torch.random.fork_rng(devices=devices, device_type=device.type):
-        torch.manual_seed(seed)
+        torch.default_generator.manual_seed(seed)
+        if device.type == "cuda":
+            # The fork above has initialised CUDA, so the generator exists.
+            torch.cuda.default_generators[devices[0]].manual_seed(seed)
+        elif device.type == "mps":
+            torch.mps.manual_seed(seed)
         yield
 
 

@@ -10,7 +10,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from torch import nn
 from torch.nn import functional as F
 
-from sknclust._base import BaseDeepClusterer
+from sknclust._base import BaseDeepClusterer, _private_torch_rng
 from sknclust._reseed import (
     SETTLE,
     TRIAL,
@@ -563,12 +563,7 @@ class NeuralMixtureEM(BaseDeepClusterer):
         The views come from a fixed seed in a forked random stream, so
         training's own random stream is left as it was.
         """
-        device = torch.device(self.device_)
-        forked = torch.random.fork_rng(
-            devices=[] if device.type == "cpu" else None, device_type=device.type
-        )
-        with forked:
-            torch.manual_seed(0)
+        with _private_torch_rng(0, torch.device(self.device_)):
             rate = self._view_swap_rate(training_set, views, check[2])
         return float(rate[k, j])
 

@@ -101,6 +101,18 @@ def test_global_rng_untouched(blobs, cls, params):
     assert np.array_equal(np.random.get_state()[1], np_state[1])
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_gpu_fit_leaves_every_gpu_rng_alone(blobs):
+    # Seeding must not reach the streams of the GPUs the fit does not use.
+    torch.cuda.manual_seed_all(123)
+    states = torch.cuda.get_rng_state_all()
+    NeuralMixtureEM(3, random_state=0, device="cuda:0", **SMALL[NeuralMixtureEM]).fit(
+        blobs[0]
+    )
+    after = torch.cuda.get_rng_state_all()
+    assert all(torch.equal(a, b) for a, b in zip(states, after, strict=True))
+
+
 def test_unseeded_fit_leaves_numpy_global_rng_alone(blobs):
     np.random.seed(7)
     before = np.random.get_state()[1].copy()
