@@ -191,13 +191,18 @@ def _row_machines(report: dict) -> dict:
     return machines
 
 
-def _machine_lines(report: dict) -> list:
-    """Which estimators ran on which machine, when a table mixes machines."""
+def _machine_lines(report: dict, page_machines: int = 1) -> list:
+    """Which estimators ran on which machine, when a table mixes machines;
+    the table's one machine and date when the page has several."""
     by_machine = {}
     for estimator, machine in _row_machines(report).items():
         by_machine.setdefault(machine, []).append(estimator)
     if len(by_machine) < 2:
-        return []
+        if page_machines < 2:
+            return []
+        (machine,) = by_machine
+        dates = sorted({run["date"] for run in [report, *report.get("earlier", [])]})
+        return [f"Machine: {machine or 'not recorded'}; {', '.join(dates)}."]
     return [
         f"Rows of {', '.join(_ordered(estimators))}: "
         + (machine or "machine not recorded")
@@ -475,7 +480,7 @@ def build(results_dir: Path) -> str:
             "",
             f"{report['n_samples']} samples, {report['n_features']} features, "
             f"n_clusters={report['n_clusters']}.",
-            *_machine_lines(report),
+            *_machine_lines(report, len(machines)),
             "",
             _table(report),
             "",

@@ -152,3 +152,17 @@ def test_thread_table_compares_only_rows_from_one_machine(tmp_path):
         "Rows of NeuralMixtureEM: m2, torch with 2 thread(s).",
     ]
     assert _machine_lines(one) == []
+
+
+def test_table_names_its_machine_when_the_page_has_several():
+    from make_page import _machine_lines
+
+    rows = [{"estimator": e, "seed": 0} for e in ("DeepKMeans", "GMVAEClustering")]
+    report = {"machine": "m1", "date": "d2", "results": rows}
+    # GMVAEClustering's row was kept from an earlier run on the same machine.
+    earlier = {"machine": "m1", "date": "d1", "estimators": ["GMVAEClustering"]}
+    report["earlier"] = [earlier]
+    # One machine on the whole page: the page's header says it, the table not.
+    assert _machine_lines(report, page_machines=1) == []
+    # Several on the page: the table says which one ran it, and when.
+    assert _machine_lines(report, page_machines=2) == ["Machine: m1; d1, d2."]
