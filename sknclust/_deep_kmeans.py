@@ -208,8 +208,8 @@ class DeepKMeans(BaseDeepClusterer):
     pretrain_epochs : int or None, default=None
         Epochs of denoising-autoencoder pretraining (0 skips it); it stops
         early once the loss stalls. ``None`` takes about 5,000 optimiser
-        steps, within 20 to 100 epochs. :meth:`partial_fit` pretrains so on
-        each of a stream's first five chunks.
+        steps, within 20 to 100 epochs. :meth:`partial_fit` pretrains in the
+        same way on each of a stream's first five chunks.
     max_epochs : int or None, default=None
         Epochs of the joint clustering phase. ``None`` takes about 2,000
         optimiser steps, within 10 to 50 epochs.
