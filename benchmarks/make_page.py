@@ -191,6 +191,11 @@ def _row_machines(report: dict) -> dict:
     return machines
 
 
+def _run_dates(report: dict) -> set:
+    """The dates of a report's own run and of the earlier runs it keeps rows of."""
+    return {run["date"] for run in [report, *report.get("earlier", [])]}
+
+
 def _machine_lines(report: dict, page_machines: int = 1) -> list:
     """Which estimators ran on which machine, when a table mixes machines;
     the table's one machine and date when the page has several."""
@@ -201,8 +206,8 @@ def _machine_lines(report: dict, page_machines: int = 1) -> list:
         if page_machines < 2:
             return []
         (machine,) = by_machine
-        dates = sorted({run["date"] for run in [report, *report.get("earlier", [])]})
-        return [f"Machine: {machine or 'not recorded'}; {', '.join(dates)}."]
+        dates = ", ".join(sorted(_run_dates(report)))
+        return [f"Machine: {machine or 'not recorded'}; {dates}."]
     return [
         f"Rows of {', '.join(_ordered(estimators))}: "
         + (machine or "machine not recorded")
@@ -451,13 +456,7 @@ def build(results_dir: Path) -> str:
         for machine in _row_machines(reports[n]).values()
         if machine
     }
-    dates = sorted(
-        {
-            run["date"]
-            for n in names
-            for run in [reports[n], *reports[n].get("earlier", [])]
-        }
-    )
+    dates = sorted(set().union(*(_run_dates(reports[n]) for n in names)))
     lines = [
         "Every estimator runs with its defaults; only `n_clusters` (the number "
         "of classes) and, for image rows, `image_shape` come from the data set. "

@@ -387,16 +387,17 @@ class DeepKMeans(BaseDeepClusterer):
         state = _ClusterState(self._image_shape)
         module.centroids.requires_grad_(False)
         if "counts" not in extra:
-            # The stream's first chunk: pretrain and initialise on it, as fit does.
-            self._pretrain(training_set, rng, state, online=True)
+            # The stream's first chunk (after fit, "counts" exists and none
+            # pretrains).
             extra["cluster_epochs"] = 0
-            extra["pretrain_chunks_left"] = _STREAM_PRETRAIN_CHUNKS - 1
-        elif (
+            extra["pretrain_chunks_left"] = _STREAM_PRETRAIN_CHUNKS
+        if (
             extra.get("pretrain_chunks_left", 0) > 0
             and training_set.n_samples >= self.n_clusters
         ):
-            # The next chunks pretrain further, each as the first; one with
-            # fewer rows than clusters (too small for k-means) is only clustered.
+            # Each of the first chunks pretrains and initialises on it, as fit
+            # does; one with fewer rows than clusters (too small for k-means;
+            # never the first, which partial_fit checks) is only clustered.
             self._pretrain(training_set, rng, state, online=True)
             extra["pretrain_chunks_left"] -= 1
         else:
