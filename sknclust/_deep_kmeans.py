@@ -9,9 +9,16 @@ from sklearn.cluster import KMeans
 from sklearn.utils._param_validation import Interval, StrOptions
 from torch import nn
 
-from sknclust._base import BaseDeepClusterer, auto_epochs
-from sknclust._reseed import split_axis, starved_pairs
-from sknclust._runs import on_check_rows
+from sknclust._base import BaseDeepClusterer, _private_torch_rng, auto_epochs
+from sknclust._reseed import (
+    SETTLE,
+    TRIAL,
+    redundant_pair,
+    split_axis,
+    starved_pairs,
+    view_swap_rate,
+)
+from sknclust._runs import check_blocks, on_check_rows
 from sknclust.nn import Autoencoder, image_augment, reconstruction_loss
 
 
@@ -75,6 +82,8 @@ class _ClusterState:
         self.alpha = self.tau = 1.0
         self.counts = None
         self.decay = 0.0
+        # First epoch whose end may look for a class split in two.
+        self.settled_from = 0
 
     def view(self, x):
         """A random warp of image rows; other rows as they are."""
@@ -348,6 +357,17 @@ class DeepKMeans(BaseDeepClusterer):
         anneal(0)
         loss = _LOSSES[self.strategy]
         module.centroids.requires_grad_(self.strategy != "alternating")
+        last_check = epochs - math.ceil(TRIAL * epochs)
+
+        def end_epoch(epoch):
+            with torch.no_grad():
+                z = on_check_rows(training_set, module.autoencoder.encoder)
+            if self._reseed_starved(z, state) or (
+                state.settled_from <= epoch < last_check
+                and self._repair_split(training_set, z, state)
+            ):
+                state.settled_from = epoch + 1 + SETTLE
+
         history = self._train(
             "cluster",
             lambda module, x, index: loss(module, x, state, self.cluster_weight),
@@ -355,7 +375,7 @@ class DeepKMeans(BaseDeepClusterer):
             epochs=epochs,
             learning_rate=self._cluster_learning_rate(),
             on_epoch_begin=anneal,
-            on_epoch_end=lambda epoch: self._reseed_starved(training_set, state),
+            on_epoch_end=end_epoch,
         )
         module.centroids.requires_grad_(False)
         self.n_iter_ = len(history)
@@ -456,26 +476,89 @@ class DeepKMeans(BaseDeepClusterer):
             )
         self._init_centroids(training_set, rng, state)
 
-    def _reseed_starved(self, training_set, state):
+    def _reseed_starved(self, z, state):
         """Move each starved centroid to one half of the largest cluster.
 
         As k-means relocates an empty centroid: a centroid left with under a
-        fifth of its 1/K share of the check rows takes the mean of one
-        two-means half of the largest cluster, whose centroid takes the other.
+        fifth of its 1/K share of the check rows (embeddings ``z``) takes the
+        mean of one two-means half of the largest cluster, whose centroid
+        takes the other. Returns whether it moved one.
         """
         module = self.module_
         with torch.no_grad():
-            z = on_check_rows(training_set, module.autoencoder.encoder)
             labels = module.sq_distances(z).argmin(1)
-            for k, j in starved_pairs(labels, self.n_clusters):
-                members = z[labels == j]
-                _, _, side = split_axis(members)
-                module.centroids[k] = members[side].mean(0)
-                module.centroids[j] = members[~side].mean(0)
-                half = state.counts[j] / 2
-                state.counts[k] = state.counts[j] = half
+            pairs = starved_pairs(labels, self.n_clusters)
+            for k, j in pairs:
+                self._split_into(z, labels, k, j, state)
                 if self.verbose:
                     print(f"centroid {k} re-seeded from half of cluster {j}")
+        return bool(pairs)
+
+    def _split_into(self, z, labels, k, j, state):
+        """Centroids ``k`` and ``j`` take the two-means halves of cluster
+        ``j`` (embeddings ``z``), and share its count."""
+        centroids = self.module_.centroids
+        members = z[labels == j]
+        _, _, side = split_axis(members)
+        centroids[k] = members[side].mean(0)
+        centroids[j] = members[~side].mean(0)
+        state.counts[k] = state.counts[j] = state.counts[j] / 2
+
+    def _repair_split(self, training_set, z, state):
+        """Merge two clusters that hold one class, and split the largest other.
+
+        Only with image warps, which keep a row's class. A class split
+        between two centroids leaves two other classes to share one, and
+        k-means' own steps do not undo it: no centroid is starved. The two
+        halves give themselves away as warps of a row cross the arbitrary
+        boundary between them far more often than one between two classes
+        (:func:`~sknclust._reseed.redundant_pair`). The smaller half's
+        centroid joins the other at their common mean and re-seeds with one
+        two-means half of the largest other cluster, as a starved centroid
+        does. ``z`` holds the embeddings of the check rows. Returns whether
+        it did.
+        """
+        if (
+            self._image_shape is None
+            or self.strategy != "alternating"
+            or self.n_clusters < 3  # no third cluster to split, or to compare with
+        ):
+            return False
+        module, n_clusters = self.module_, self.n_clusters
+        encoder = module.autoencoder.encoder
+        with torch.no_grad():
+            labels = module.sq_distances(z).argmin(1)
+            # The warps come from a fork of the RNG: checks that find nothing
+            # leave training's random stream as it was.
+            with _private_torch_rng(0, torch.device(self.device_)):
+                z_view = torch.cat(
+                    [encoder(state.view(x)) for x, _ in check_blocks(training_set)]
+                )
+            view_labels = module.sq_distances(z_view).argmin(1)
+            rate = view_swap_rate(labels, view_labels, n_clusters)
+            pair = redundant_pair(rate.cpu().numpy())
+            if pair is None:
+                return False
+            sizes = torch.bincount(labels, minlength=n_clusters)
+            a, b = pair
+            k, partner = (a, b) if sizes[a] <= sizes[b] else (b, a)
+            others = sizes.clone()
+            others[[k, partner]] = -1
+            j = int(others.argmax())
+            if int(sizes[j]) < 2:
+                return False
+            union = (labels == k) | (labels == partner)
+            module.centroids[partner] = z[union].mean(0)
+            state.counts[partner] += state.counts[k]
+            self._split_into(z, labels, k, j, state)
+        if self.verbose:
+            share = (sizes / len(labels)).tolist()
+            print(
+                f"clusters {k} and {partner} swap {float(rate[a, b]):.1%} of "
+                f"their warps: {k} ({share[k]:.1%}) joins {partner}, and half "
+                f"of cluster {j} ({share[j]:.1%}) re-seeds it"
+            )
+        return True
 
     def _score_scales(self, training_set):
         """Total variances of the scaled data and of its embedding, for score."""

@@ -188,3 +188,65 @@ def test_pretraining_length_does_not_follow_max_epochs():
     est = DeepKMeans(2, hidden_dims=(8,), max_epochs=3, random_state=0).fit(X)
     assert est.n_iter_ == len(est.history_["cluster"]) == 3
     assert len(est.history_["pretrain"]) > 10
+
+
+@pytest.fixture(scope="module")
+def four_shapes():
+    """Noisy 8x8 images with one bright half each (top, bottom, left, right),
+    40 of each shape, with their labels."""
+    halves = np.zeros((4, 8, 8))
+    halves[0, :4] = halves[1, 4:] = halves[2, :, :4] = halves[3, :, 4:] = 1
+    rows = np.repeat(halves.reshape(4, 64), 40, axis=0)
+    noise = np.random.RandomState(0).normal(scale=0.05, size=rows.shape)
+    return rows + noise, np.repeat(np.arange(4), 40)
+
+
+def _check_state(est, X):
+    """The training set and fitted state that a clustering epoch's end sees."""
+    from sknclust._data import TrainingSet
+
+    training_set = TrainingSet(
+        np.asarray(X, dtype=np.float32),
+        est._offset,
+        est._scale,
+        device="cpu",
+        batch_size=len(X),
+        seed=0,
+    )
+    state = _ClusterState(est._image_shape)
+    state.counts = torch.full((est.n_clusters,), 40.0)
+    with torch.no_grad():
+        z = est.module_.autoencoder.encoder(training_set.rows(torch.arange(len(X))))
+    return training_set, state, z
+
+
+def test_a_class_split_in_two_is_merged_and_the_shared_cluster_split(four_shapes):
+    # The left-half shape split between two centroids, the top- and
+    # bottom-half shapes sharing one: no centroid is starved, but warps of a
+    # left-half image cross between its two halves.
+    X, y = four_shapes
+    est = DeepKMeans(4, image_shape=(8, 8), random_state=0, **FAST).fit(X)
+    assert adjusted_rand_score(y, est.labels_) == 1.0
+    training_set, state, z = _check_state(est, X)
+    with torch.no_grad():
+        left = z[y == 2] - z[y == 2].mean(0)
+        side = left @ torch.linalg.svd(left)[2][0] > 0
+        est.module_.centroids[0] = z[y == 2][side].mean(0)
+        est.module_.centroids[1] = z[y == 2][~side].mean(0)
+        est.module_.centroids[2] = z[y == 3].mean(0)
+        est.module_.centroids[3] = z[y <= 1].mean(0)
+    broken = est.predict(X)
+    assert len(np.unique(broken[y == 2])) == 2
+    assert len(np.unique(broken[y <= 1])) == 1
+    assert est._repair_split(training_set, z, state)
+    assert adjusted_rand_score(y, est.predict(X)) == 1.0
+    assert float(state.counts.sum()) == pytest.approx(160.0)
+
+
+def test_a_sound_partition_is_not_repaired(four_shapes):
+    X, y = four_shapes
+    est = DeepKMeans(4, image_shape=(8, 8), random_state=0, **FAST).fit(X)
+    training_set, state, z = _check_state(est, X)
+    centroids = est.module_.centroids.detach().clone()
+    assert not est._repair_split(training_set, z, state)
+    torch.testing.assert_close(est.module_.centroids.detach(), centroids)
