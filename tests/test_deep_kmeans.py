@@ -220,14 +220,10 @@ def _check_state(est, X):
     return training_set, state, z
 
 
-def test_a_class_split_in_two_is_merged_and_the_shared_cluster_split(four_shapes):
-    # The left-half shape split between two centroids, the top- and
-    # bottom-half shapes sharing one: no centroid is starved, but warps of a
-    # left-half image cross between its two halves.
-    X, y = four_shapes
-    est = DeepKMeans(4, image_shape=(8, 8), random_state=0, **FAST).fit(X)
-    assert adjusted_rand_score(y, est.labels_) == 1.0
-    training_set, state, z = _check_state(est, X)
+def _split_left_merge_top_bottom(est, z, y):
+    """Centroids with the left-half shape split between two and the top- and
+    bottom-half shapes sharing one: no centroid is starved, but warps of a
+    left-half image cross between its two halves."""
     with torch.no_grad():
         left = z[y == 2] - z[y == 2].mean(0)
         side = left @ torch.linalg.svd(left)[2][0] > 0
@@ -235,6 +231,23 @@ def test_a_class_split_in_two_is_merged_and_the_shared_cluster_split(four_shapes
         est.module_.centroids[1] = z[y == 2][~side].mean(0)
         est.module_.centroids[2] = z[y == 3].mean(0)
         est.module_.centroids[3] = z[y <= 1].mean(0)
+
+
+@pytest.fixture(scope="module")
+def four_shapes_fitted(four_shapes):
+    X, y = four_shapes
+    est = DeepKMeans(4, image_shape=(8, 8), random_state=0, **FAST).fit(X)
+    assert adjusted_rand_score(y, est.labels_) == 1.0
+    return est
+
+
+def test_a_class_split_in_two_is_merged_and_the_shared_cluster_split(
+    four_shapes, four_shapes_fitted
+):
+    X, y = four_shapes
+    est = copy.deepcopy(four_shapes_fitted)
+    training_set, state, z = _check_state(est, X)
+    _split_left_merge_top_bottom(est, z, y)
     broken = est.predict(X)
     assert len(np.unique(broken[y == 2])) == 2
     assert len(np.unique(broken[y <= 1])) == 1
@@ -243,9 +256,18 @@ def test_a_class_split_in_two_is_merged_and_the_shared_cluster_split(four_shapes
     assert float(state.counts.sum()) == pytest.approx(160.0)
 
 
-def test_a_sound_partition_is_not_repaired(four_shapes):
+def test_partial_fit_repairs_a_class_split_in_two(four_shapes, four_shapes_fitted):
     X, y = four_shapes
-    est = DeepKMeans(4, image_shape=(8, 8), random_state=0, **FAST).fit(X)
+    est = copy.deepcopy(four_shapes_fitted)
+    _, _, z = _check_state(est, X)
+    _split_left_merge_top_bottom(est, z, y)
+    est.partial_fit(X)
+    assert adjusted_rand_score(y, est.predict(X)) == 1.0
+
+
+def test_a_sound_partition_is_not_repaired(four_shapes, four_shapes_fitted):
+    X, _ = four_shapes
+    est = four_shapes_fitted
     training_set, state, z = _check_state(est, X)
     centroids = est.module_.centroids.detach().clone()
     assert not est._repair_split(training_set, z, state)
