@@ -13,7 +13,7 @@ from sknclust._base import BaseDeepClusterer, _private_torch_rng, auto_epochs
 from sknclust._reseed import (
     SETTLE,
     TRIAL,
-    redundant_pair,
+    merge_plan,
     split_axis,
     starved_pairs,
     view_swap_rate,
@@ -555,25 +555,18 @@ class DeepKMeans(BaseDeepClusterer):
                 )
             view_labels = module.sq_distances(z_view).argmin(1)
             rate = view_swap_rate(labels, view_labels, n_clusters)
-            pair = redundant_pair(rate.cpu().numpy())
-            if pair is None:
+            plan = merge_plan(rate, labels, n_clusters)
+            if plan is None:
                 return False
-            sizes = torch.bincount(labels, minlength=n_clusters)
-            a, b = pair
-            k, partner = (a, b) if sizes[a] <= sizes[b] else (b, a)
-            others = sizes.clone()
-            others[[k, partner]] = -1
-            j = int(others.argmax())
-            if int(sizes[j]) < 2:
-                return False
+            k, partner, j = plan
             union = (labels == k) | (labels == partner)
             module.centroids[partner] = z[union].mean(0)
             state.counts[partner] += state.counts[k]
             self._split_into(z, labels, k, j, state)
         if self.verbose:
-            share = (sizes / len(labels)).tolist()
+            share = torch.bincount(labels, minlength=n_clusters) / len(labels)
             print(
-                f"clusters {k} and {partner} swap {float(rate[a, b]):.1%} of "
+                f"clusters {k} and {partner} swap {rate[k, partner]:.1%} of "
                 f"their warps: {k} ({share[k]:.1%}) joins {partner}, and half "
                 f"of cluster {j} ({share[j]:.1%}) re-seeds it"
             )

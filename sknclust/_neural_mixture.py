@@ -14,7 +14,7 @@ from sknclust._base import BaseDeepClusterer, _private_torch_rng
 from sknclust._reseed import (
     SETTLE,
     TRIAL,
-    redundant_pair,
+    merge_plan,
     split_head,
     starved_pairs,
     view_swap_rate,
@@ -521,28 +521,20 @@ class NeuralMixtureEM(BaseDeepClusterer):
         and the pair's swap rate; or None. ``check`` is the result of
         :meth:`_check_rows`.
         """
-        n_clusters = self.n_clusters
         _, _, labels = check
         rate = self._view_swap_rate(training_set, views, labels)
-        pair = redundant_pair(rate.cpu().numpy())
-        if pair is None:
+        plan = merge_plan(rate, labels, self.n_clusters)
+        if plan is None:
             return None
-        a, b = pair
-        sizes = torch.bincount(labels, minlength=n_clusters)
-        k, partner = (a, b) if sizes[a] <= sizes[b] else (b, a)
-        others = sizes.clone()
-        others[[k, partner]] = -1
-        j = int(others.argmax())
-        if int(sizes[j]) < 2:
-            return None
+        k, partner, j = plan
         if self.verbose:
-            share = (sizes / len(labels)).tolist()
+            share = torch.bincount(labels, minlength=self.n_clusters) / len(labels)
             print(
-                f"components {k} and {partner} swap {rate[a, b]:.1%} of their "
-                f"views: {k} ({share[k]:.1%}) joins {partner}, and half of "
-                f"component {j} ({share[j]:.1%}) re-seeds it"
+                f"components {k} and {partner} swap {rate[k, partner]:.1%} of "
+                f"their views: {k} ({share[k]:.1%}) joins {partner}, and half "
+                f"of component {j} ({share[j]:.1%}) re-seeds it"
             )
-        return k, partner, j, float(rate[a, b])
+        return k, partner, j, float(rate[k, partner])
 
     def _reseed_redundant(self, plan, check):
         """Merge ``k`` into ``partner`` and re-seed ``k`` with half of ``j``,

@@ -124,3 +124,26 @@ def redundant_pair(rate):
             if best is None or rate[a, b] > rate[best]:
                 best = (int(a), int(b))
     return best
+
+
+def merge_plan(rate, labels, n_clusters):
+    """``(k, partner, j)``: two clusters that hold one class, and a donor.
+
+    The pair is :func:`redundant_pair` of the view-swap ``rate``; ``k`` is
+    its smaller cluster under ``labels`` (the assignments of the check rows),
+    which joins ``partner`` and is re-seeded from ``j``, the largest other
+    cluster: the likeliest to hold two classes. None when there is no such
+    pair or ``j`` has fewer than two members to split.
+    """
+    pair = redundant_pair(rate.cpu().numpy())
+    if pair is None:
+        return None
+    a, b = pair
+    sizes = torch.bincount(labels, minlength=n_clusters)
+    k, partner = (a, b) if sizes[a] <= sizes[b] else (b, a)
+    others = sizes.clone()
+    others[[k, partner]] = -1
+    j = int(others.argmax())
+    if int(sizes[j]) < 2:
+        return None
+    return k, partner, j

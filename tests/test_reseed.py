@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from sknclust._reseed import (
+    merge_plan,
     redundant_pair,
     split_axis,
     split_head,
@@ -75,6 +76,26 @@ def test_a_redundant_pair_stands_out_against_other_pairs():
     assert redundant_pair(np.array([[0, 0.02, 0], [0.02, 0, 0], [0, 0, 0]])) is None
     # Two clusters: no third one to compare with or to re-seed from.
     assert redundant_pair(np.array([[0, 0.5], [0.5, 0]])) is None
+
+
+def test_merge_plan_joins_the_smaller_half_and_splits_the_largest_other():
+    rate = torch.tensor(
+        [
+            [0.0, 0.10, 0.01, 0.0],
+            [0.10, 0.0, 0.0, 0.0],
+            [0.01, 0.0, 0.0, 0.0],
+            [0.0, 0.0, 0.0, 0.0],
+        ]
+    )
+    # Clusters 0 and 1 hold one class; 1 is the smaller, 3 the largest other.
+    labels = torch.tensor([0] * 5 + [1] * 3 + [2] * 4 + [3] * 6)
+    assert merge_plan(rate, labels, 4) == (1, 0, 3)
+    # A donor with a single member cannot be split.
+    labels = torch.tensor([0] * 5 + [1] * 3 + [2] + [3])
+    assert merge_plan(rate, labels, 4) is None
+    # No pair stands out: nothing to merge.
+    rate[0, 1] = rate[1, 0] = 0.05
+    assert merge_plan(rate, labels, 4) is None
 
 
 def test_view_swap_rate_counts_crossings_both_ways():
