@@ -21,8 +21,10 @@ STARVED = 0.2
 REDUNDANT = 0.03
 # ... and at least this many times the rate of either with any third one.
 # What two classes swap depends on the data (a warp blurs an 8x8 digit more
-# than a 16x16 one: up to 5% on digits' images, under 1% on USPS); the two
-# halves of a class stand out against it (over ten times, in dev traces).
+# than a 16x16 one: up to 10% on digits' images, under 1% on USPS). Two
+# similar classes swap up to about twice what either swaps with a third; the
+# two halves of one class five to over ten times (traces on digits, USPS and
+# MNIST).
 STANDS_OUT = 8.0
 # Epochs a re-seeded cluster is left to settle before the next check.
 SETTLE = 2
