@@ -435,18 +435,6 @@ class DeepKMeans(BaseDeepClusterer):
             state.alpha = alphas[done + epoch]
             state.tau = 0.1 ** min((done + epoch) / (_CLUSTER_BUDGET[1] - 1), 1.0)
 
-        # A stream has no last epochs to spare from the check: only the
-        # settling time of a re-seed carries over from the chunk before.
-        state.settled_from = extra.get("settle_epochs", 0)
-
-        def end_epoch(epoch):
-            if epoch < state.settled_from or not self._repairs_splits():
-                return
-            with torch.no_grad():
-                z = on_check_rows(training_set, module.autoencoder.encoder)
-            if self._repair_split(training_set, z, state):
-                state.settled_from = epoch + 1 + SETTLE
-
         anneal(0)
         loss = _LOSSES[self.strategy]
         module.centroids.requires_grad_(self.strategy != "alternating")
@@ -457,10 +445,8 @@ class DeepKMeans(BaseDeepClusterer):
             epochs=epochs,
             learning_rate=self._cluster_learning_rate(),
             on_epoch_begin=anneal,
-            on_epoch_end=end_epoch,
             online=True,
         )
-        extra["settle_epochs"] = max(state.settled_from - epochs, 0)
         module.centroids.requires_grad_(False)
         self.n_iter_ = len(self.history_["cluster"])
         self._final_alpha = state.alpha
@@ -518,15 +504,6 @@ class DeepKMeans(BaseDeepClusterer):
         centroids[j] = members[~side].mean(0)
         state.counts[k] = state.counts[j] = state.counts[j] / 2
 
-    def _repairs_splits(self):
-        """Whether :meth:`_repair_split` looks at all: with image warps, and a
-        third cluster to re-seed from and to compare with."""
-        return (
-            self._image_shape is not None
-            and self.strategy == "alternating"
-            and self.n_clusters >= 3
-        )
-
     def _repair_split(self, training_set, z, state):
         """Merge two clusters that hold one class, and split the largest other.
 
@@ -541,7 +518,11 @@ class DeepKMeans(BaseDeepClusterer):
         does. ``z`` holds the embeddings of the check rows. Returns whether
         it did.
         """
-        if not self._repairs_splits():
+        if (
+            self._image_shape is None
+            or self.strategy != "alternating"
+            or self.n_clusters < 3  # no third cluster to split, or to compare with
+        ):
             return False
         module, n_clusters = self.module_, self.n_clusters
         encoder = module.autoencoder.encoder

@@ -256,15 +256,6 @@ def test_a_class_split_in_two_is_merged_and_the_shared_cluster_split(
     assert float(state.counts.sum()) == pytest.approx(160.0)
 
 
-def test_partial_fit_repairs_a_class_split_in_two(four_shapes, four_shapes_fitted):
-    X, y = four_shapes
-    est = copy.deepcopy(four_shapes_fitted)
-    _, _, z = _check_state(est, X)
-    _split_left_merge_top_bottom(est, z, y)
-    est.partial_fit(X)
-    assert adjusted_rand_score(y, est.predict(X)) == 1.0
-
-
 def test_a_sound_partition_is_not_repaired(four_shapes, four_shapes_fitted):
     X, _ = four_shapes
     est = four_shapes_fitted
