@@ -118,15 +118,25 @@ def _partial_fit_section(results_dir: Path) -> list:
     report = _report(results_dir, "partial_fit")
     if report is None:
         return []
-    rows = [
-        [
-            r["estimator"],
-            f"{r['partial_fit_ACC']:.3f}",
-            "" if r["fit_ACC"] is None else f"{r['fit_ACC']:.3f}",
-            f"{r['partial_fit_seconds']:.0f}",
-        ]
-        for r in _in_estimator_order(report["results"])
-    ]
+    # fit's accuracy as the MNIST table shows it now: that table may have
+    # been rerun since the stream was.
+    fitted = _report(results_dir, "mnist_images") or {"results": []}
+    fit_acc = {
+        r["estimator"]: r["ACC"]
+        for r in fitted["results"]
+        if r["seed"] == report["seed"]
+    }
+    rows = []
+    for r in _in_estimator_order(report["results"]):
+        fit = fit_acc.get(r["estimator"], r["fit_ACC"])
+        rows.append(
+            [
+                r["estimator"],
+                f"{r['partial_fit_ACC']:.3f}",
+                "" if fit is None else f"{fit:.3f}",
+                f"{r['partial_fit_seconds']:.0f}",
+            ]
+        )
     lines = [
         "**MNIST as a stream (`partial_fit`)**",
         "",

@@ -1,5 +1,6 @@
 """Merging a partial benchmark rerun into its report keeps every row attributed."""
 
+import json
 import sys
 from pathlib import Path
 
@@ -111,8 +112,6 @@ def test_stream_rerun_of_accuracy_keeps_memory_attributed_to_its_run():
 
 
 def test_thread_table_compares_only_rows_from_one_machine(tmp_path):
-    import json
-
     from make_page import THREADS1, _machine_lines, _threads_section
 
     def report(machine, earlier):
@@ -166,3 +165,39 @@ def test_table_names_its_machine_when_the_page_has_several():
     assert _machine_lines(report, page_machines=1) == []
     # Several on the page: the table says which one ran it, and when.
     assert _machine_lines(report, page_machines=2) == ["Machine: m1; d1, d2."]
+
+
+def test_stream_table_compares_with_the_fit_the_mnist_table_shows(tmp_path):
+    from make_page import _partial_fit_section
+
+    stream = {
+        "chunks": 10,
+        "chunk_size": 7000,
+        "passes": 2,
+        "seed": 0,
+        "command": "c",
+        "machine": "m",
+        "date": "d",
+        "results": [
+            # fit's accuracy when the stream ran, before the MNIST rerun.
+            {
+                "estimator": e,
+                "partial_fit_ACC": 0.8,
+                "fit_ACC": 0.7,
+                "partial_fit_seconds": 1,
+            }
+            for e in ("DeepKMeans", "GMVAEClustering")
+        ],
+    }
+    (tmp_path / "partial_fit.json").write_text(json.dumps(stream))
+    fitted = [
+        {"estimator": "DeepKMeans", "seed": seed, "ACC": acc}
+        for seed, acc in ((0, 0.9), (1, 0.95))
+    ]
+    (tmp_path / "mnist_images.json").write_text(json.dumps({"results": fitted}))
+
+    text = "\n".join(_partial_fit_section(tmp_path))
+    # The stream's seed in the MNIST table now; the stored value where the
+    # table has no row for the estimator.
+    assert "| DeepKMeans | 0.800 | 0.900 |" in text
+    assert "| GMVAEClustering | 0.800 | 0.700 |" in text
