@@ -19,7 +19,7 @@ import re
 import statistics
 from pathlib import Path
 
-from run_defaults import ESTIMATORS  # a sibling script: same directory
+from run_defaults import ESTIMATORS, seed_accuracies  # a sibling script
 
 from sknclust._benchmark import format_markdown_table
 
@@ -121,11 +121,7 @@ def _partial_fit_section(results_dir: Path) -> list:
     # fit's accuracy as the MNIST table shows it now: that table may have
     # been rerun since the stream was.
     fitted = _report(results_dir, "mnist_images") or {"results": []}
-    fit_acc = {
-        r["estimator"]: r["ACC"]
-        for r in fitted["results"]
-        if r["seed"] == report["seed"]
-    }
+    fit_acc = seed_accuracies(fitted, report["seed"])
     rows = []
     for r in _in_estimator_order(report["results"]):
         fit = fit_acc.get(r["estimator"], r["fit_ACC"])

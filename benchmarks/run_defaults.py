@@ -108,6 +108,11 @@ def merge_reports(old: dict, new: dict) -> dict:
     }
 
 
+def seed_accuracies(report: dict, seed: int) -> dict:
+    """Each estimator's ACC on ``seed`` in a report of this script."""
+    return {r["estimator"]: r["ACC"] for r in report["results"] if r["seed"] == seed}
+
+
 def earlier_runs(old: dict, kept, fields=("command", "machine", "date")) -> list:
     """``old``'s earlier commands, and ``old``'s own, for the rows kept from it.
 

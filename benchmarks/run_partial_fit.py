@@ -99,10 +99,10 @@ def main(argv=None):
     from sknclust.metrics import clustering_accuracy
 
     torch.set_num_threads(args.threads)
+    from run_defaults import seed_accuracies  # a sibling script: same directory
+
     fitted = json.loads(Path("benchmarks/results/mnist_images.json").read_text())
-    fit_acc = {
-        r["estimator"]: r["ACC"] for r in fitted["results"] if r["seed"] == args.seed
-    }
+    fit_acc = seed_accuracies(fitted, args.seed)
     X, y = _load(args.data_dir)
     rows, memory = [], []
     report = {

@@ -82,8 +82,6 @@ class _ClusterState:
         self.alpha = self.tau = 1.0
         self.counts = None
         self.decay = 0.0
-        # First epoch whose end may look for a class split in two.
-        self.settled_from = 0
 
     def view(self, x):
         """A random warp of image rows; other rows as they are."""
@@ -358,15 +356,17 @@ class DeepKMeans(BaseDeepClusterer):
         loss = _LOSSES[self.strategy]
         module.centroids.requires_grad_(self.strategy != "alternating")
         last_check = epochs - math.ceil(TRIAL * epochs)
+        settled_from = 0  # first epoch whose end may look for a split class
 
         def end_epoch(epoch):
+            nonlocal settled_from
             with torch.no_grad():
                 z = on_check_rows(training_set, module.autoencoder.encoder)
             if self._reseed_starved(z, state) or (
-                state.settled_from <= epoch < last_check
+                settled_from <= epoch < last_check
                 and self._repair_split(training_set, z, state)
             ):
-                state.settled_from = epoch + 1 + SETTLE
+                settled_from = epoch + 1 + SETTLE
 
         history = self._train(
             "cluster",
