@@ -95,12 +95,11 @@ def main(argv=None):
         return _memory_child(args)
 
     import torch
+    from run_defaults import seed_accuracies  # a sibling script: same directory
 
     from sknclust.metrics import clustering_accuracy
 
     torch.set_num_threads(args.threads)
-    from run_defaults import seed_accuracies  # a sibling script: same directory
-
     fitted = json.loads(Path("benchmarks/results/mnist_images.json").read_text())
     fit_acc = seed_accuracies(fitted, args.seed)
     X, y = _load(args.data_dir)
