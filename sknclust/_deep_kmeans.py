@@ -5,7 +5,6 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
-from sklearn.cluster import KMeans
 from sklearn.utils._param_validation import Interval, StrOptions
 from torch import nn
 
@@ -19,6 +18,7 @@ from sknclust._reseed import (
     view_swap_rate,
 )
 from sknclust._runs import check_blocks, on_check_rows
+from sknclust._spectral import spectral_partition
 from sknclust.nn import Autoencoder, image_augment, reconstruction_loss
 
 
@@ -170,10 +170,11 @@ def dkm_alpha_schedule(alpha, n_steps):
 class DeepKMeans(BaseDeepClusterer):
     """Deep k-means clustering: an autoencoder embedding and k-means centroids in it.
 
-    The autoencoder is first pretrained on reconstruction; k-means on its
-    embedding initialises the centroids; then the network and the centroids are
-    trained jointly on reconstruction plus a k-means loss in the embedding. The
-    ``strategy`` selects how the non-differentiable k-means assignment is handled.
+    The autoencoder is first pretrained on reconstruction; spectral clustering
+    of its codes' nearest-neighbour graph places the centroids at the means of
+    its clusters; then the network and the centroids are trained jointly on
+    reconstruction plus a k-means loss in the embedding. The ``strategy``
+    selects how the non-differentiable k-means assignment is handled.
 
     Read more in the :ref:`User Guide <deep_kmeans>`.
 
@@ -224,7 +225,7 @@ class DeepKMeans(BaseDeepClusterer):
         ``"auto"`` (CUDA, then MPS, then CPU), ``"cpu"``, ``"cuda"``, ``"cuda:N"``
         or ``"mps"``.
     random_state : int, RandomState instance or None, default=None
-        Seeds weights, shuffling, noise and the k-means initialisation. The global
+        Seeds weights, shuffling, noise and the initialisation. The global
         numpy and torch RNGs are left untouched.
     verbose : int, default=0
         Print a progress bar per phase and a per-epoch log.
@@ -566,7 +567,8 @@ class DeepKMeans(BaseDeepClusterer):
         self._data_variance, self._embedding_variance = (max(v, 1e-12) for v in spread)
 
     def _init_centroids(self, training_set, rng, state):
-        """k-means on the pretrained embedding; sets centroids and loss scales."""
+        """Centroids at the means of a spectral partition of the pretrained
+        codes; sets the centroids, their counts and the loss scales."""
         module = self.module_
         embeddings, errors = [], []
         with torch.no_grad():
@@ -576,15 +578,17 @@ class DeepKMeans(BaseDeepClusterer):
                 errors.append(reconstruction_loss(x, x_hat))
         Z = torch.cat(embeddings).cpu().numpy().astype(np.float64)
         recon = float(torch.cat(errors).mean())
-        km = KMeans(self.n_clusters, n_init=10, random_state=rng.randint(2**31 - 1))
-        km.fit(Z)
+        labels = spectral_partition(Z, self.n_clusters, rng.randint(2**31 - 1))
+        centroids = np.stack([Z[labels == k].mean(0) for k in range(self.n_clusters)])
+        # Training assigns each code to its nearest centroid, not to its
+        # spectral cluster: the counts and the distance scale follow suit.
+        sq = ((Z[:, None, :] - centroids[None]) ** 2).sum(-1)
         with torch.no_grad():
-            module.centroids.copy_(torch.as_tensor(km.cluster_centers_))
-        n = Z.shape[0]
-        state.distance_scale = max(km.inertia_ / n, 1e-12)
+            module.centroids.copy_(torch.as_tensor(centroids))
+        state.distance_scale = max(float(sq.min(1).mean()), 1e-12)
         state.recon_scale = max(recon, 1e-12)
         state.counts = torch.as_tensor(
-            np.bincount(km.labels_, minlength=self.n_clusters),
+            np.bincount(sq.argmin(1), minlength=self.n_clusters),
             dtype=torch.float32,
             device=module.centroids.device,
         )
