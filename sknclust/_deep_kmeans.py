@@ -63,8 +63,8 @@ _FINE_TUNE = 0.1
 # partial_fit: how many of a stream's first chunks pretrain the autoencoder,
 # each as fit would on it, so it learns from more rows than one chunk holds
 # and takes about as many steps as fit on the whole (five chunks of 7,000
-# MNIST images: 25,000 steps, fit on all 70,000: 22,000); k-means places the
-# centroids afresh after each.
+# MNIST images: 25,000 steps, fit on all 70,000: 22,000); the initialisation
+# places the centroids afresh after each.
 _STREAM_PRETRAIN_CHUNKS = 5
 # partial_fit: every centroid count loses this share of a 1/K share of each
 # batch, so a centroid that keeps under a fifth of its share of a stream (as
@@ -417,7 +417,7 @@ class DeepKMeans(BaseDeepClusterer):
             and training_set.n_samples >= self.n_clusters
         ):
             # Each of the first chunks pretrains and initialises on it, as fit
-            # does; one with fewer rows than clusters (too small for k-means;
+            # does; one with fewer rows than clusters (too small to partition;
             # never the first, which partial_fit checks) is only clustered.
             self._pretrain(training_set, rng, state, online=True)
             extra["pretrain_chunks_left"] -= 1
