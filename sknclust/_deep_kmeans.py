@@ -5,6 +5,7 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
+from sklearn.cluster import KMeans
 from sklearn.utils._param_validation import Interval, StrOptions
 from torch import nn
 
@@ -18,7 +19,6 @@ from sknclust._reseed import (
     view_swap_rate,
 )
 from sknclust._runs import check_blocks, on_check_rows
-from sknclust._spectral import spectral_partition
 from sknclust.nn import Autoencoder, image_augment, reconstruction_loss
 
 
@@ -63,8 +63,8 @@ _FINE_TUNE = 0.1
 # partial_fit: how many of a stream's first chunks pretrain the autoencoder,
 # each as fit would on it, so it learns from more rows than one chunk holds
 # and takes about as many steps as fit on the whole (five chunks of 7,000
-# MNIST images: 25,000 steps, fit on all 70,000: 22,000); the initialisation
-# places the centroids afresh after each.
+# MNIST images: 25,000 steps, fit on all 70,000: 22,000); k-means places the
+# centroids afresh after each.
 _STREAM_PRETRAIN_CHUNKS = 5
 # partial_fit: every centroid count loses this share of a 1/K share of each
 # batch, so a centroid that keeps under a fifth of its share of a stream (as
@@ -170,11 +170,10 @@ def dkm_alpha_schedule(alpha, n_steps):
 class DeepKMeans(BaseDeepClusterer):
     """Deep k-means clustering: an autoencoder embedding and k-means centroids in it.
 
-    The autoencoder is first pretrained on reconstruction; spectral clustering
-    of its codes' nearest-neighbour graph places the centroids at the means of
-    its clusters; then the network and the centroids are trained jointly on
-    reconstruction plus a k-means loss in the embedding. The ``strategy``
-    selects how the non-differentiable k-means assignment is handled.
+    The autoencoder is first pretrained on reconstruction; k-means on its
+    embedding initialises the centroids; then the network and the centroids are
+    trained jointly on reconstruction plus a k-means loss in the embedding. The
+    ``strategy`` selects how the non-differentiable k-means assignment is handled.
 
     Read more in the :ref:`User Guide <deep_kmeans>`.
 
@@ -225,7 +224,7 @@ class DeepKMeans(BaseDeepClusterer):
         ``"auto"`` (CUDA, then MPS, then CPU), ``"cpu"``, ``"cuda"``, ``"cuda:N"``
         or ``"mps"``.
     random_state : int, RandomState instance or None, default=None
-        Seeds weights, shuffling, noise and the initialisation. The global
+        Seeds weights, shuffling, noise and the k-means initialisation. The global
         numpy and torch RNGs are left untouched.
     verbose : int, default=0
         Print a progress bar per phase and a per-epoch log.
@@ -417,7 +416,7 @@ class DeepKMeans(BaseDeepClusterer):
             and training_set.n_samples >= self.n_clusters
         ):
             # Each of the first chunks pretrains and initialises on it, as fit
-            # does; one with fewer rows than clusters (too small to partition;
+            # does; one with fewer rows than clusters (too small for k-means;
             # never the first, which partial_fit checks) is only clustered.
             self._pretrain(training_set, rng, state, online=True)
             extra["pretrain_chunks_left"] -= 1
@@ -567,8 +566,7 @@ class DeepKMeans(BaseDeepClusterer):
         self._data_variance, self._embedding_variance = (max(v, 1e-12) for v in spread)
 
     def _init_centroids(self, training_set, rng, state):
-        """Centroids at the means of a spectral partition of the pretrained
-        codes; sets the centroids, their counts and the loss scales."""
+        """k-means on the pretrained embedding; sets centroids and loss scales."""
         module = self.module_
         embeddings, errors = [], []
         with torch.no_grad():
@@ -578,17 +576,15 @@ class DeepKMeans(BaseDeepClusterer):
                 errors.append(reconstruction_loss(x, x_hat))
         Z = torch.cat(embeddings).cpu().numpy().astype(np.float64)
         recon = float(torch.cat(errors).mean())
-        labels = spectral_partition(Z, self.n_clusters, rng.randint(2**31 - 1))
-        centroids = np.stack([Z[labels == k].mean(0) for k in range(self.n_clusters)])
-        # Training assigns each code to its nearest centroid, not to its
-        # spectral cluster: the counts and the distance scale follow suit.
-        sq = ((Z[:, None, :] - centroids[None]) ** 2).sum(-1)
+        km = KMeans(self.n_clusters, n_init=10, random_state=rng.randint(2**31 - 1))
+        km.fit(Z)
         with torch.no_grad():
-            module.centroids.copy_(torch.as_tensor(centroids))
-        state.distance_scale = max(float(sq.min(1).mean()), 1e-12)
+            module.centroids.copy_(torch.as_tensor(km.cluster_centers_))
+        n = Z.shape[0]
+        state.distance_scale = max(km.inertia_ / n, 1e-12)
         state.recon_scale = max(recon, 1e-12)
         state.counts = torch.as_tensor(
-            np.bincount(sq.argmin(1), minlength=self.n_clusters),
+            np.bincount(km.labels_, minlength=self.n_clusters),
             dtype=torch.float32,
             device=module.centroids.device,
         )
