@@ -53,6 +53,10 @@ _ALPHA = 1.0
 # most epochs), as in BaseDeepClusterer._epochs.
 _PRETRAIN_BUDGET = (5000, 20, 100)
 _CLUSTER_BUDGET = (2000, 10, 50)
+# Without image warps every epoch repeats the same rows, and small data sets
+# stop gaining from more passes at about half the epochs that warped views
+# still use; their most epochs are divided by this.
+_UNWARPED_EPOCH_DIVISOR = 2
 # Without image warps the clustering phase only fine-tunes the pretrained
 # network, so it starts at the learning rate where pretraining's cosine ends. A
 # fresh Adam at the full rate moves every weight by about that rate in its
@@ -215,11 +219,14 @@ class DeepKMeans(BaseDeepClusterer):
     pretrain_epochs : int or None, default=None
         Epochs of denoising-autoencoder pretraining (0 skips it); it stops
         early once the loss stalls. ``None`` takes about 5,000 optimiser
-        steps, within 20 to 100 epochs. :meth:`partial_fit` pretrains in the
-        same way on each of a stream's first five chunks.
+        steps, within 20 to 100 epochs, or 20 to 50 without ``image_shape``
+        (without warps every epoch repeats the same rows).
+        :meth:`partial_fit` pretrains in the same way on each of a stream's
+        first five chunks.
     max_epochs : int or None, default=None
         Epochs of the joint clustering phase. ``None`` takes about 2,000
-        optimiser steps, within 10 to 50 epochs.
+        optimiser steps, within 10 to 50 epochs, or 10 to 25 when the phase
+        trains without image warps.
     device : str, default="auto"
         ``"auto"`` (CUDA, then MPS, then CPU), ``"cpu"``, ``"cuda"``, ``"cuda:N"``
         or ``"mps"``.
@@ -332,6 +339,16 @@ class DeepKMeans(BaseDeepClusterer):
     # The clustering phase's length when max_epochs is None.
     _STEPS, _MIN_EPOCHS, _MAX_EPOCHS = _CLUSTER_BUDGET
 
+    def _epochs(self, training_set):
+        if self.max_epochs is not None or self._warped_clustering():
+            return super()._epochs(training_set)
+        most = self._MAX_EPOCHS // _UNWARPED_EPOCH_DIVISOR
+        return auto_epochs(training_set.n_batches, self._STEPS, self._MIN_EPOCHS, most)
+
+    def _warped_clustering(self):
+        """Whether the clustering phase trains on image warps."""
+        return self._image_shape is not None and self.strategy == "alternating"
+
     def _batch_size(self):
         if self.batch_size is not None:
             return self.batch_size
@@ -386,7 +403,7 @@ class DeepKMeans(BaseDeepClusterer):
     def _cluster_learning_rate(self):
         """The clustering phase's starting rate: the full one when it trains
         on image warps, else a tenth (fine-tuning)."""
-        if self._image_shape is not None and self.strategy == "alternating":
+        if self._warped_clustering():
             return self.learning_rate
         return _FINE_TUNE * self.learning_rate
 
@@ -461,7 +478,10 @@ class DeepKMeans(BaseDeepClusterer):
         if epochs is None:
             epochs = self.pretrain_epochs
         if epochs is None:
-            epochs = auto_epochs(training_set.n_batches, *_PRETRAIN_BUDGET)
+            steps, fewest, most = _PRETRAIN_BUDGET
+            if self._image_shape is None:
+                most //= _UNWARPED_EPOCH_DIVISOR
+            epochs = auto_epochs(training_set.n_batches, steps, fewest, most)
         if epochs:
             self._train(
                 "pretrain",
