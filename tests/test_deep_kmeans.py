@@ -263,3 +263,17 @@ def test_a_sound_partition_is_not_repaired(four_shapes, four_shapes_fitted):
     centroids = est.module_.centroids.detach().clone()
     assert not est._repair_split(training_set, z, state)
     torch.testing.assert_close(est.module_.centroids.detach(), centroids)
+
+
+@pytest.mark.parametrize("image_shape, most", [(None, 3), ((8, 8), 6)])
+def test_pretraining_without_warps_stops_at_half_the_most_epochs(
+    blobs, monkeypatch, image_shape, most
+):
+    # A budget that no small data set spends: the most epochs bind, and
+    # rows without warps get half of them.
+    monkeypatch.setattr("sknclust._deep_kmeans._PRETRAIN_BUDGET", (10**6, 1, 6))
+    X, _ = blobs
+    X = np.abs(np.resize(X, (len(X), 64)))
+    params = {**FAST, "pretrain_epochs": None, "max_epochs": 1}
+    est = DeepKMeans(3, image_shape=image_shape, random_state=0, **params).fit(X)
+    assert len(est.history_["pretrain"]) == most
