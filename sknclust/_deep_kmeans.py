@@ -160,6 +160,15 @@ def _update_centroids(module, z, labels, counts, decay=0.0):
                 counts[slot] = 1.0
 
 
+def _budget_epochs(training_set, budget, warped):
+    """Epochs of a phase from its ``(steps, fewest, most)`` budget; without
+    image warps the most epochs are divided by _UNWARPED_EPOCH_DIVISOR."""
+    steps, fewest, most = budget
+    if not warped:
+        most //= _UNWARPED_EPOCH_DIVISOR
+    return auto_epochs(training_set.n_batches, steps, fewest, most)
+
+
 _LOSSES = {"soft": _soft_loss, "alternating": _alternating_loss, "gumbel": _gumbel_loss}
 
 
@@ -340,10 +349,10 @@ class DeepKMeans(BaseDeepClusterer):
     _STEPS, _MIN_EPOCHS, _MAX_EPOCHS = _CLUSTER_BUDGET
 
     def _epochs(self, training_set):
-        if self.max_epochs is not None or self._warped_clustering():
+        if self.max_epochs is not None:
             return super()._epochs(training_set)
-        most = self._MAX_EPOCHS // _UNWARPED_EPOCH_DIVISOR
-        return auto_epochs(training_set.n_batches, self._STEPS, self._MIN_EPOCHS, most)
+        budget = (self._STEPS, self._MIN_EPOCHS, self._MAX_EPOCHS)
+        return _budget_epochs(training_set, budget, self._warped_clustering())
 
     def _warped_clustering(self):
         """Whether the clustering phase trains on image warps."""
@@ -478,10 +487,8 @@ class DeepKMeans(BaseDeepClusterer):
         if epochs is None:
             epochs = self.pretrain_epochs
         if epochs is None:
-            steps, fewest, most = _PRETRAIN_BUDGET
-            if self._image_shape is None:
-                most //= _UNWARPED_EPOCH_DIVISOR
-            epochs = auto_epochs(training_set.n_batches, steps, fewest, most)
+            warped = self._image_shape is not None
+            epochs = _budget_epochs(training_set, _PRETRAIN_BUDGET, warped)
         if epochs:
             self._train(
                 "pretrain",
