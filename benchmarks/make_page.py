@@ -348,6 +348,10 @@ def _dask_section(results_dir: Path) -> list:
         return []
     grid, inc = report["grid_search"], report["incremental_mnist"]
     same = "the same" if grid["same_best_params"] else "different"
+    gap = grid["max_score_difference"]
+    scores = (
+        "identical scores" if gap == 0 else f"scores that differ by at most {gap:.1e}"
+    )
     return [
         "**Dask**",
         "",
@@ -356,7 +360,7 @@ def _dask_section(results_dir: Path) -> list:
         f"{grid['seconds_n_jobs_2']:.0f} s with `n_jobs=2` and "
         f"{grid['seconds_dask']:.0f} s on a 2-worker `LocalCluster` "
         f"({grid['time_ratio']:.2f} times), with {same} best parameters and "
-        f"scores that differ by at most {grid['max_score_difference']:.1e}. "
+        f"{scores}. "
         f"MNIST as a dask array of {inc['chunks']} chunks: `Incremental` fitted "
         f"{inc['estimator']} through `partial_fit` in {inc['fit_seconds']:.0f} s "
         f"(one pass, ACC {inc['ACC']:.3f}) and `ParallelPostFit` predicted all "
