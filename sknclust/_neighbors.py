@@ -21,7 +21,7 @@ N_COMPONENTS = 100
 _BLOCK = 2**25
 
 
-def _projected(training_set, n_components):
+def projected_rows(training_set, n_components):
     """Training rows as a dense tensor of at most ``n_components`` columns."""
     n_features = training_set.n_features
     if training_set.data is None and n_features > n_components:
@@ -74,7 +74,7 @@ def nearest_neighbors(training_set, n_neighbors: int) -> torch.Tensor:
         Euclidean distance between the projections on the leading
         :data:`N_COMPONENTS` principal components of the scaled rows.
     """
-    data = _projected(training_set, N_COMPONENTS)
+    data = projected_rows(training_set, N_COMPONENTS)
     n = data.shape[0]
     k = min(n_neighbors, n - 1)
     if k < 1:

@@ -2,15 +2,18 @@
 
 import copy
 import math
+import warnings
 from numbers import Real
 
 import numpy as np
 import torch
+from sklearn.cluster import SpectralClustering
 from sklearn.utils._param_validation import Interval, StrOptions
 from torch import nn
 from torch.nn import functional as F
 
-from sknclust._base import BaseDeepClusterer, _private_torch_rng
+from sknclust._base import BaseDeepClusterer, _private_torch_rng, auto_epochs
+from sknclust._neighbors import projected_rows
 from sknclust._reseed import (
     SETTLE,
     TRIAL,
@@ -19,7 +22,7 @@ from sknclust._reseed import (
     starved_pairs,
     view_swap_rate,
 )
-from sknclust._runs import RunSelection, check_blocks, on_check_rows
+from sknclust._runs import RunSelection, check_blocks, check_index, on_check_rows
 from sknclust._views import Views
 from sknclust.nn import ConvEncoder, mlp
 
@@ -29,6 +32,14 @@ _EPS = 1e-5
 _WEIGHT_MOMENTUM = 0.1
 # Share of the epochs during which the mixing weights stay uniform.
 _WARMUP = 0.5
+# Rows without image warps: each run starts by training the network to
+# predict a spectral clustering of the check rows' nearest-neighbour graph,
+# for about this many optimiser steps, within these epochs. EM settles on
+# its partition within the first tenth of the epochs, and from a random
+# network that partition varies widely between seeds.
+_START_STEPS, _START_EPOCHS = 100, (1, 3)
+# Dimensions of the projection the start's neighbours are found in.
+_START_COMPONENTS = 100
 # Power of π in the responsibilities that train the network. With the full π
 # a component that grows draws more rows, which raises its weight again; on
 # classes the network has not yet told apart this loop merges them. Half the
@@ -130,11 +141,14 @@ class NeuralMixtureEM(BaseDeepClusterer):
         Neighbours per row from which views of non-image rows are drawn. The
         neighbours are found once per fit by an exact search among the rows
         projected on their 100 leading principal components; time grows with
-        the square of the number of rows.
+        the square of the number of rows. The start's graph (see Notes) has
+        as many neighbours.
     n_init : int, default=1
-        Number of training runs from different initialisations. With three
-        or more, the run whose partition agrees most with the others' is
-        kept; with two, the one with the lower final loss.
+        Number of training runs from different initialisations (of the
+        network; rows without ``image_shape`` start every run from the same
+        graph partition). With three or more, the run whose partition agrees
+        most with the others' is kept; with two, the one with the lower
+        final loss.
     batch_size : int, default=256
         Mini-batch size. Logits are standardised over each batch, so batches
         should be large; a ragged last batch is dropped when full ones exist.
@@ -163,7 +177,9 @@ class NeuralMixtureEM(BaseDeepClusterer):
     n_iter_ : int
         Epochs of EM training run (of the kept run).
     history_ : dict of list of dict
-        Per-epoch training loss and duration of the kept run, under ``"em"``.
+        Per-epoch training loss and duration of the kept run, under ``"em"``,
+        and of its start (rows without ``image_shape``) under
+        ``"start"``.
     n_steps_ : int
         Optimiser steps taken, by :meth:`fit` (its kept run) and any
         :meth:`partial_fit` calls after it.
@@ -194,6 +210,11 @@ class NeuralMixtureEM(BaseDeepClusterer):
     :math:`-\\frac{1}{|B|}\\sum_i\\sum_k \\gamma_{ik}[\\log\\pi_k + \\log
     p_k(x_i)]`. The consistency term is minus the log of the probability that
     two views of a sample fall in the same component.
+
+    On rows without ``image_shape``, each run of :meth:`fit` starts by
+    training the network for about 100 steps to predict a spectral
+    clustering of the rows' ``n_neighbors`` graph; image rows start from the
+    random network.
 
     π is uniform for the first half of the epochs, then follows a running
     M-step :math:`\\pi_k = \\operatorname{mean}_i \\gamma_{ik}`. The
@@ -397,10 +418,18 @@ class NeuralMixtureEM(BaseDeepClusterer):
                 self._reseed_redundant(plan, check)
                 state.settled_from = epoch + 1 + trial_epochs
 
+        start = (
+            None
+            if self._image_shape is not None
+            else self._graph_partition(training_set, rng)
+        )
+
         def train_run():
             state.learning_weights = False
             state.settled_from = 0
             state.trial = None
+            if start is not None:
+                self._start(training_set, start)
             return self._train(
                 "em",
                 lambda module, x, index: self._loss(module, x, index, state),
@@ -422,6 +451,48 @@ class NeuralMixtureEM(BaseDeepClusterer):
         self.n_iter_ = len(history)
         self._fit_inference_statistics(training_set, step_weights=warmup < epochs)
         self.weights_ = self.module_.log_weights.exp().cpu().numpy().astype(np.float64)
+
+    def _graph_partition(self, training_set, rng):
+        """Spectral clustering of the check rows' nearest-neighbour graph.
+
+        The check rows (at most 10,000) are projected on their leading
+        principal components, as for the neighbour views. Returns a label
+        per training row, -1 for rows that are not check rows; None when
+        there are too few rows for a graph with ``n_clusters`` parts.
+        """
+        index = check_index(training_set.n_samples).to(training_set.device)
+        if len(index) <= 2 * self.n_clusters:
+            return None
+        points = projected_rows(training_set, _START_COMPONENTS)[index]
+        spectral = SpectralClustering(
+            self.n_clusters,
+            affinity="nearest_neighbors",
+            n_neighbors=min(self.n_neighbors, len(index) - 1),
+            assign_labels="cluster_qr",
+            random_state=rng.randint(np.iinfo(np.int32).max),
+        )
+        with warnings.catch_warnings():
+            # A graph in pieces still has a partition to start from.
+            warnings.filterwarnings("ignore", "Graph is not fully connected")
+            found = spectral.fit(points.cpu().numpy()).labels_
+        labels = torch.full(
+            (training_set.n_samples,), -1, dtype=torch.int64, device=index.device
+        )
+        labels[index] = torch.as_tensor(found, dtype=torch.int64).to(index.device)
+        return labels
+
+    def _start(self, training_set, labels):
+        """Train the network's logits to predict ``labels`` by cross-entropy,
+        for about ``_START_STEPS`` steps, before EM takes over."""
+
+        def loss(module, x, rows):
+            target = labels[rows]
+            if not bool((target >= 0).any()):
+                return module(x)[1].sum() * 0.0
+            return F.cross_entropy(module(x)[1], target, ignore_index=-1)
+
+        epochs = auto_epochs(training_set.n_batches, _START_STEPS, *_START_EPOCHS)
+        self._train("start", loss, training_set, epochs=epochs)
 
     def _partial_fit_chunk(self, training_set, rng, first):
         # The schedule follows the stream's optimiser steps: π stays uniform

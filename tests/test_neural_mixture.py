@@ -198,6 +198,8 @@ class _EpochCounted(NeuralMixtureEM):
     """Tracks the current training epoch in ``epoch_``."""
 
     def _train(self, name, loss_fn, training_set, **kw):
+        if name == "start":  # the graph start has no epoch hooks
+            return super()._train(name, loss_fn, training_set, **kw)
         begin = kw["on_epoch_begin"]
 
         def on_begin(epoch):
@@ -409,6 +411,8 @@ class _ScriptedRuns(NeuralMixtureEM):
     losses = (3.0, 1.0, 2.0)
 
     def _train(self, name, loss_fn, training_set, *, epochs, **kw):
+        if name == "start":  # the graph start of each run: not scripted
+            return []
         run = len(self.stamps_) if hasattr(self, "stamps_") else 0
         self.stamps_ = [*getattr(self, "stamps_", []), run]
         with torch.no_grad():
@@ -499,6 +503,32 @@ def test_a_far_class_is_not_cut_to_merge_two_overlapping_ones():
             .fit(X)
             .labels_
         )
-        setosa = np.unique(labels[y == 0])
-        assert len(setosa) == 1, seed
-        assert not np.isin(labels[y != 0], setosa).any(), seed
+        # Cut in two, setosa would have no cluster of its own; a single
+        # border row may stray.
+        setosa = np.bincount(labels[y == 0]).argmax()
+        assert np.sum(labels[y == 0] == setosa) >= 49, seed
+        assert not np.any(labels[y != 0] == setosa), seed
+
+
+def _start_probe(X, seed, **kw):
+    """A fit of one short EM epoch: what the start left, barely moved."""
+    params = {**FAST, "max_epochs": 1, "batch_size": 50, "consistency_weight": 0}
+    return NeuralMixtureEM(n_clusters=6, random_state=seed, **{**params, **kw}).fit(X)
+
+
+def test_rows_without_image_shape_start_from_the_neighbour_graph():
+    # Six blobs in 20 dimensions: one EM epoch from a random network leaves
+    # them mixed; the start (3 epochs of 12 cross-entropy steps towards a
+    # spectral clustering of the 10-NN graph) sorts them.
+    X, y = make_blobs(n_samples=600, centers=6, n_features=20, random_state=3)
+    for seed in range(3):
+        est = _start_probe(X, seed)
+        assert adjusted_rand_score(y, est.labels_) > 0.95
+        assert len(est.history_["start"]) == 3
+
+
+def test_image_rows_start_from_the_random_network():
+    X, _ = make_blobs(n_samples=200, centers=3, n_features=64, random_state=0)
+    X = (X - X.min()) / (X.max() - X.min())
+    est = _start_probe(X, 0, image_shape=(1, 8, 8))
+    assert "start" not in est.history_
