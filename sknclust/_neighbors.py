@@ -8,10 +8,14 @@ device, after a projection on the leading principal components.
 """
 
 import math
+import warnings
 
 import numpy as np
 import torch
+from sklearn.cluster import SpectralClustering
 from sklearn.decomposition import TruncatedSVD
+
+from sknclust._runs import check_index
 
 # Neighbours are searched among the projections on this many principal
 # components (when there are more features): distances keep most of their
@@ -21,7 +25,7 @@ N_COMPONENTS = 100
 _BLOCK = 2**25
 
 
-def projected_rows(training_set, n_components):
+def _projected(training_set, n_components):
     """Training rows as a dense tensor of at most ``n_components`` columns."""
     n_features = training_set.n_features
     if training_set.data is None and n_features > n_components:
@@ -74,7 +78,7 @@ def nearest_neighbors(training_set, n_neighbors: int) -> torch.Tensor:
         Euclidean distance between the projections on the leading
         :data:`N_COMPONENTS` principal components of the scaled rows.
     """
-    data = projected_rows(training_set, N_COMPONENTS)
+    data = _projected(training_set, N_COMPONENTS)
     n = data.shape[0]
     k = min(n_neighbors, n - 1)
     if k < 1:
@@ -91,3 +95,48 @@ def nearest_neighbors(training_set, n_neighbors: int) -> torch.Tensor:
         dist[own, own + start] = math.inf
         found.append(dist.topk(k, dim=1, largest=False).indices)
     return torch.cat(found)
+
+
+def graph_partition(training_set, n_clusters, n_neighbors, random_state):
+    """Spectral clustering of the check rows' nearest-neighbour graph.
+
+    Parameters
+    ----------
+    training_set : TrainingSet
+        The scaled training rows; at most 10,000 evenly spaced ones (the
+        check rows) are clustered, in the projection that
+        :func:`nearest_neighbors` searches.
+    n_clusters : int
+        Parts of the partition.
+    n_neighbors : int
+        Neighbours per row in the graph.
+    random_state : int
+        Seed of the eigensolver.
+
+    Returns
+    -------
+    labels : tensor of shape (n_samples,) or None
+        The part of each check row, -1 for the other rows (int64, on the
+        training device); None when there are at most ``2 * n_clusters``
+        rows, too few for a graph with that many parts.
+    """
+    index = check_index(training_set.n_samples).to(training_set.device)
+    if len(index) <= 2 * n_clusters:
+        return None
+    points = _projected(training_set, N_COMPONENTS)[index]
+    spectral = SpectralClustering(
+        n_clusters,
+        affinity="nearest_neighbors",
+        n_neighbors=min(n_neighbors, len(index) - 1),
+        assign_labels="cluster_qr",
+        random_state=random_state,
+    )
+    with warnings.catch_warnings():
+        # A graph in pieces still has a partition to start from.
+        warnings.filterwarnings("ignore", "Graph is not fully connected")
+        found = spectral.fit(points.cpu().numpy()).labels_
+    labels = torch.full(
+        (training_set.n_samples,), -1, dtype=torch.int64, device=index.device
+    )
+    labels[index] = torch.as_tensor(found, dtype=torch.int64).to(index.device)
+    return labels

@@ -2,18 +2,16 @@
 
 import copy
 import math
-import warnings
 from numbers import Real
 
 import numpy as np
 import torch
-from sklearn.cluster import SpectralClustering
 from sklearn.utils._param_validation import Interval, StrOptions
 from torch import nn
 from torch.nn import functional as F
 
 from sknclust._base import BaseDeepClusterer, _private_torch_rng, auto_epochs
-from sknclust._neighbors import projected_rows
+from sknclust._neighbors import graph_partition
 from sknclust._reseed import (
     SETTLE,
     TRIAL,
@@ -22,7 +20,7 @@ from sknclust._reseed import (
     starved_pairs,
     view_swap_rate,
 )
-from sknclust._runs import RunSelection, check_blocks, check_index, on_check_rows
+from sknclust._runs import RunSelection, check_blocks, on_check_rows
 from sknclust._views import Views
 from sknclust.nn import ConvEncoder, mlp
 
@@ -38,8 +36,6 @@ _WARMUP = 0.5
 # its partition within the first tenth of the epochs, and from a random
 # network that partition varies widely between seeds.
 _START_STEPS, _START_EPOCHS = 100, (1, 3)
-# Dimensions of the projection the start's neighbours are found in.
-_START_COMPONENTS = 100
 # Power of π in the responsibilities that train the network. With the full π
 # a component that grows draws more rows, which raises its weight again; on
 # classes the network has not yet told apart this loop merges them. Half the
@@ -418,11 +414,12 @@ class NeuralMixtureEM(BaseDeepClusterer):
                 self._reseed_redundant(plan, check)
                 state.settled_from = epoch + 1 + trial_epochs
 
-        start = (
-            None
-            if self._image_shape is not None
-            else self._graph_partition(training_set, rng)
-        )
+        start = None
+        if self._image_shape is None:
+            seed = rng.randint(np.iinfo(np.int32).max)
+            start = graph_partition(
+                training_set, self.n_clusters, self.n_neighbors, seed
+            )
 
         def train_run():
             state.learning_weights = False
@@ -451,35 +448,6 @@ class NeuralMixtureEM(BaseDeepClusterer):
         self.n_iter_ = len(history)
         self._fit_inference_statistics(training_set, step_weights=warmup < epochs)
         self.weights_ = self.module_.log_weights.exp().cpu().numpy().astype(np.float64)
-
-    def _graph_partition(self, training_set, rng):
-        """Spectral clustering of the check rows' nearest-neighbour graph.
-
-        The check rows (at most 10,000) are projected on their leading
-        principal components, as for the neighbour views. Returns a label
-        per training row, -1 for rows that are not check rows; None when
-        there are too few rows for a graph with ``n_clusters`` parts.
-        """
-        index = check_index(training_set.n_samples).to(training_set.device)
-        if len(index) <= 2 * self.n_clusters:
-            return None
-        points = projected_rows(training_set, _START_COMPONENTS)[index]
-        spectral = SpectralClustering(
-            self.n_clusters,
-            affinity="nearest_neighbors",
-            n_neighbors=min(self.n_neighbors, len(index) - 1),
-            assign_labels="cluster_qr",
-            random_state=rng.randint(np.iinfo(np.int32).max),
-        )
-        with warnings.catch_warnings():
-            # A graph in pieces still has a partition to start from.
-            warnings.filterwarnings("ignore", "Graph is not fully connected")
-            found = spectral.fit(points.cpu().numpy()).labels_
-        labels = torch.full(
-            (training_set.n_samples,), -1, dtype=torch.int64, device=index.device
-        )
-        labels[index] = torch.as_tensor(found, dtype=torch.int64).to(index.device)
-        return labels
 
     def _start(self, training_set, labels):
         """Train the network's logits to predict ``labels`` by cross-entropy,

@@ -13,7 +13,7 @@ from sklearn.preprocessing import normalize
 
 from sknclust import GMVAEClustering, NeuralMixtureEM, _views
 from sknclust._data import TrainingSet
-from sknclust._neighbors import N_COMPONENTS, nearest_neighbors
+from sknclust._neighbors import N_COMPONENTS, graph_partition, nearest_neighbors
 from sknclust._views import Views
 
 
@@ -270,3 +270,18 @@ def test_neighbour_views_on_sparse_input(blobs):
         n_clusters=3, batch_size=300, max_epochs=60, random_state=1, **NEIGHBOR_VIEWS
     ).fit(X)
     assert adjusted_rand_score(y, est.labels_) > 0.9
+
+
+def test_graph_partition_of_blobs():
+    # Five blobs in 150 dimensions (searched in the 100-component projection).
+    X, y = make_blobs(n_samples=400, centers=5, n_features=150, random_state=0)
+    labels = graph_partition(_training_set(X.astype(np.float32)), 5, 10, 0)
+    assert labels.dtype == torch.int64 and labels.shape == (400,)
+    assert adjusted_rand_score(y, labels.numpy()) == 1.0
+
+
+def test_graph_partition_declines_too_few_rows():
+    # Two rows a part at most: no graph to cut, the caller starts at random.
+    X = np.random.RandomState(0).randn(6, 3).astype(np.float32)
+    assert graph_partition(_training_set(X), 3, 10, 0) is None
+    assert graph_partition(_training_set(X), 2, 10, 0) is not None
