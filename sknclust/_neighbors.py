@@ -4,7 +4,9 @@ A row's nearest neighbours in the scaled input space mostly share its class,
 so one of them serves as a second view of the row, as in SCAN (Van Gansbeke
 et al., 2020): unlike noise or image warps, such a view needs no knowledge of
 what the features are. The search is exact and brute force on the training
-device, after a projection on the leading principal components.
+device, after a projection on the leading principal components. The same
+projection serves :func:`graph_partition`, a spectral clustering of the
+neighbour graph that NeuralMixtureEM starts from on rows without warps.
 """
 
 import math
