@@ -10,8 +10,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from torch import nn
 from torch.nn import functional as F
 
-from sknclust._base import BaseDeepClusterer, _private_torch_rng, auto_epochs
-from sknclust._neighbors import graph_partition
+from sknclust._base import BaseDeepClusterer, _private_torch_rng
 from sknclust._reseed import (
     SETTLE,
     TRIAL,
@@ -21,6 +20,7 @@ from sknclust._reseed import (
     view_swap_rate,
 )
 from sknclust._runs import RunSelection, check_blocks, on_check_rows
+from sknclust._start import GraphStart
 from sknclust._views import Views
 from sknclust.nn import ConvEncoder, mlp
 
@@ -30,12 +30,6 @@ _EPS = 1e-5
 _WEIGHT_MOMENTUM = 0.1
 # Share of the epochs during which the mixing weights stay uniform.
 _WARMUP = 0.5
-# Rows without image warps: each run starts by training the network to
-# predict a spectral clustering of the check rows' nearest-neighbour graph,
-# for about this many optimiser steps, within these epochs. EM settles on
-# its partition within the first tenth of the epochs, and from a random
-# network that partition varies widely between seeds.
-_START_STEPS, _START_EPOCHS = 100, (1, 3)
 # Power of π in the responsibilities that train the network. With the full π
 # a component that grows draws more rows, which raises its weight again; on
 # classes the network has not yet told apart this loop merges them. Half the
@@ -249,6 +243,7 @@ class NeuralMixtureEM(BaseDeepClusterer):
         "density": [StrOptions({"sigmoid", "batchnorm"})],
         "consistency_weight": [Interval(Real, 0, None, closed="left")],
         **Views.parameter_constraints,
+        **GraphStart.parameter_constraints,
         **RunSelection.parameter_constraints,
     }
 
@@ -417,8 +412,8 @@ class NeuralMixtureEM(BaseDeepClusterer):
         start = None
         if self._image_shape is None:
             seed = rng.randint(np.iinfo(np.int32).max)
-            start = graph_partition(
-                training_set, self.n_clusters, self.n_neighbors, seed
+            start = GraphStart(self.n_neighbors).prepare(
+                training_set, self.n_clusters, seed
             )
 
         def train_run():
@@ -426,7 +421,7 @@ class NeuralMixtureEM(BaseDeepClusterer):
             state.settled_from = 0
             state.trial = None
             if start is not None:
-                self._start(training_set, start)
+                start.train(self, training_set, lambda module, x: module(x)[1])
             return self._train(
                 "em",
                 lambda module, x, index: self._loss(module, x, index, state),
@@ -444,23 +439,12 @@ class NeuralMixtureEM(BaseDeepClusterer):
             history = runs.fit(self, train_run, partition, training_set)
         finally:
             views.release()
+            if start is not None:
+                start.release()
         self.history_["em"] = history
         self.n_iter_ = len(history)
         self._fit_inference_statistics(training_set, step_weights=warmup < epochs)
         self.weights_ = self.module_.log_weights.exp().cpu().numpy().astype(np.float64)
-
-    def _start(self, training_set, labels):
-        """Train the network's logits to predict ``labels`` by cross-entropy,
-        for about ``_START_STEPS`` steps, before EM takes over."""
-
-        def loss(module, x, rows):
-            target = labels[rows]
-            if not bool((target >= 0).any()):
-                return module(x)[1].sum() * 0.0
-            return F.cross_entropy(module(x)[1], target, ignore_index=-1)
-
-        epochs = auto_epochs(training_set.n_batches, _START_STEPS, *_START_EPOCHS)
-        self._train("start", loss, training_set, epochs=epochs)
 
     def _partial_fit_chunk(self, training_set, rng, first):
         # The schedule follows the stream's optimiser steps: π stays uniform
