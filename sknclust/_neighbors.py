@@ -6,7 +6,8 @@ et al., 2020): unlike noise or image warps, such a view needs no knowledge of
 what the features are. The search is exact and brute force on the training
 device, after a projection on the leading principal components. The same
 projection serves :func:`graph_partition`, a spectral clustering of the
-neighbour graph that NeuralMixtureEM starts from on rows without warps.
+neighbour graph, which :class:`~sknclust._start.GraphStart` trains a
+network's cluster logits to predict before the method's own training.
 """
 
 import math
