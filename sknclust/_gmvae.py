@@ -210,11 +210,11 @@ class GMVAEClustering(BaseDeepClusterer):
     An unsupervised :meth:`fit` starts each run by training q(y|x) for
     about 100 steps to predict a spectral clustering of the rows'
     10-nearest-neighbour graph (of at most 10,000 evenly spaced rows), then
-    trains on the ELBO. From a random network the ELBO settles on partitions that vary
-    widely between seeds; the graph gives every run the same, steadier start.
-    A semi-supervised fit starts from its labels instead; data sets of at
-    most ``2 * n_clusters`` rows and :meth:`partial_fit` start from the random
-    network.
+    trains on the ELBO. From a random network the ELBO settles on partitions
+    that vary widely between seeds; the graph gives every run the same,
+    steadier start. A semi-supervised fit starts from its labels instead;
+    data sets of at most ``2 * n_clusters`` rows and :meth:`partial_fit`
+    start from the random network.
 
     :meth:`transform` returns the mean of q(z|x,y) with y set to the
     probabilities q(y|x). :meth:`score` is the mean per-sample evidence lower
@@ -331,8 +331,7 @@ class GMVAEClustering(BaseDeepClusterer):
         y_codes = self._encode_labels(training_set)
         start = None
         if y_codes is None:
-            seed = rng.randint(np.iinfo(np.int32).max)
-            start = GraphStart().prepare(training_set, self.n_clusters, seed)
+            start = GraphStart().prepare(training_set, self.n_clusters, rng)
         bernoulli = self._choose_reconstruction(training_set)
         epochs = self._epochs(training_set)
         views = None

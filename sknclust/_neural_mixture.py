@@ -411,9 +411,8 @@ class NeuralMixtureEM(BaseDeepClusterer):
 
         start = None
         if self._image_shape is None:
-            seed = rng.randint(np.iinfo(np.int32).max)
             start = GraphStart(self.n_neighbors).prepare(
-                training_set, self.n_clusters, seed
+                training_set, self.n_clusters, rng
             )
 
         def train_run():

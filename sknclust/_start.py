@@ -11,6 +11,7 @@ method's own training a common starting point, which it then refines.
 
 from numbers import Integral
 
+import numpy as np
 from sklearn.utils._param_validation import Interval
 from torch.nn import functional as F
 
@@ -39,13 +40,13 @@ class GraphStart:
         self.n_neighbors = n_neighbors
         self.labels = None
 
-    def prepare(self, training_set, n_clusters, random_state):
+    def prepare(self, training_set, n_clusters, rng):
         """Partition the check rows of ``training_set`` (see
-        :func:`~sknclust._neighbors.graph_partition`); once per fit, as every
-        run starts from the same partition."""
-        self.labels = graph_partition(
-            training_set, n_clusters, self.n_neighbors, random_state
-        )
+        :func:`~sknclust._neighbors.graph_partition`), with the eigensolver
+        seeded from ``rng`` (a ``RandomState``); once per fit, as every run
+        starts from the same partition."""
+        seed = rng.randint(np.iinfo(np.int32).max)
+        self.labels = graph_partition(training_set, n_clusters, self.n_neighbors, seed)
         return self
 
     def train(self, estimator, training_set, logits):
