@@ -521,3 +521,18 @@ def test_verbose_prints_progress(blobs, capsys):
     out = capsys.readouterr()
     text = out.out + out.err
     assert "[pretrain]" in text and "[cluster]" in text and "train_loss" in text
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=lambda c: c.__name__)
+def test_colour_images_of_any_aspect(cls):
+    # (channels, height, width) rows as from a photo data set: a red top half
+    # and a green left half on 6x10 images are told apart.
+    top, left = np.zeros((3, 6, 10)), np.zeros((3, 6, 10))
+    top[0, :3] = left[1, :, :5] = 1
+    rows = np.repeat(np.stack([top.ravel(), left.ravel()]), 40, axis=0)
+    X = rows + np.random.RandomState(0).normal(scale=0.05, size=rows.shape)
+    y = np.repeat([0, 1], 40)
+    est = cls(2, image_shape=(3, 6, 10), random_state=0, **SMALL[cls]).fit(X)
+    assert adjusted_rand_score(y, est.labels_) == 1.0
+    np.testing.assert_array_equal(est.predict(X), est.labels_)
+    assert est.transform(X[:3]).shape == (3, est.embedding_dim)
