@@ -52,10 +52,9 @@ _ALPHA = 1.0
 # Lengths of the two phases when not given: (optimiser steps, fewest epochs,
 # most epochs), as in BaseDeepClusterer._epochs. Clustering takes as many
 # steps as pretraining: on image warps a class split between two centroids
-# only stands out once the embedding has learned to ignore the warps (in a
-# USPS trace, at epoch 11 of the 14 that 2,000 steps gave), no repair is made
-# in the last tenth of the phase, and the embedding needs epochs to settle
-# around a repair.
+# only stands out once the embedding has learned to ignore the warps, no
+# repair is made in the last tenth of the phase, and the embedding needs
+# epochs to settle around a repair.
 _PRETRAIN_BUDGET = (5000, 20, 100)
 _CLUSTER_BUDGET = (5000, 10, 50)
 # Without image warps every epoch repeats the same rows, and small data sets
