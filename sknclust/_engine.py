@@ -158,6 +158,11 @@ def run_phase(
         net.initialize()
         if "adam" in optimizer_state:
             net.optimizer_.load_state_dict(optimizer_state["adam"])
+            # The saved state holds the last call's rate: this call's wins
+            # (a schedule over the stream, or set_params between calls).
+            for group in net.optimizer_.param_groups:
+                group["lr"] = learning_rate
+                group.pop("initial_lr", None)
         net.partial_fit(training_set)
         optimizer_state["adam"] = _to_cpu(net.optimizer_.state_dict())
     keys = ("epoch", "train_loss", "dur")

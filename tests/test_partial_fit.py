@@ -200,3 +200,20 @@ def test_deep_kmeans_stream_pretrains_on_its_first_five_chunks(stream):
     fitted = DeepKMeans(3, random_state=0, **params).fit(X)
     fitted.partial_fit(X[chunks[0]])
     assert len(fitted.history_["pretrain"]) == 2
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=ids)
+def test_partial_fit_trains_at_the_current_learning_rate(cls, stream):
+    # Adam moves each weight by about the learning rate a step, whatever the
+    # gradient: at 1e-12 a chunk leaves the network where it was, if the
+    # rate set between calls is the one used rather than the first call's.
+    X, _, chunks = stream
+    est = _stream_fit(cls, X, chunks[:2])
+    before = {k: v.clone() for k, v in est.module_.state_dict().items()}
+    est.set_params(learning_rate=1e-12).partial_fit(X[chunks[2]])
+    weights = [k for k in before if k.endswith("weight")]
+    assert weights
+    for key in weights:
+        torch.testing.assert_close(
+            est.module_.state_dict()[key], before[key], rtol=0, atol=1e-9
+        )
