@@ -208,7 +208,7 @@ class GMVAEClustering(BaseDeepClusterer):
     the term's sharpening of q(y|x).
 
     An unsupervised :meth:`fit` starts each run by training q(y|x) for
-    about 100 steps to predict a spectral clustering of the rows'
+    about 100 steps to predict a partition of the rows'
     10-nearest-neighbour graph (of at most 10,000 evenly spaced rows), then
     trains on the ELBO. From a random network the ELBO settles on partitions
     that vary widely between seeds; the graph gives every run the same,

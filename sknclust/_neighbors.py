@@ -5,19 +5,18 @@ so one of them serves as a second view of the row, as in SCAN (Van Gansbeke
 et al., 2020): unlike noise or image warps, such a view needs no knowledge of
 what the features are. The search is exact and brute force on the training
 device, after a projection on the leading principal components. The same
-projection serves :func:`graph_partition`, a spectral clustering of the
-neighbour graph, which :class:`~sknclust._start.GraphStart` trains a
+projection serves :func:`graph_partition`, a partition of the neighbour
+graph, which :class:`~sknclust._start.GraphStart` trains a
 network's cluster logits to predict before the method's own training.
 """
 
 import math
-import warnings
 
 import numpy as np
 import torch
-from sklearn.cluster import SpectralClustering
 from sklearn.decomposition import TruncatedSVD
 
+from sknclust._graph import modularity_partition
 from sknclust._runs import check_index
 
 # Neighbours are searched among the projections on this many principal
@@ -101,7 +100,10 @@ def nearest_neighbors(training_set, n_neighbors: int) -> torch.Tensor:
 
 
 def graph_partition(training_set, n_clusters, n_neighbors, random_state):
-    """Spectral clustering of the check rows' nearest-neighbour graph.
+    """A partition of the check rows' nearest-neighbour graph.
+
+    Spectral parts merged by modularity (see
+    :func:`~sknclust._graph.modularity_partition`).
 
     Parameters
     ----------
@@ -126,18 +128,9 @@ def graph_partition(training_set, n_clusters, n_neighbors, random_state):
     index = check_index(training_set.n_samples).to(training_set.device)
     if len(index) <= 2 * n_clusters:
         return None
-    points = _projected(training_set, N_COMPONENTS)[index]
-    spectral = SpectralClustering(
-        n_clusters,
-        affinity="nearest_neighbors",
-        n_neighbors=min(n_neighbors, len(index) - 1),
-        assign_labels="cluster_qr",
-        random_state=random_state,
-    )
-    with warnings.catch_warnings():
-        # A graph in pieces still has a partition to start from.
-        warnings.filterwarnings("ignore", "Graph is not fully connected")
-        found = spectral.fit(points.cpu().numpy()).labels_
+    points = _projected(training_set, N_COMPONENTS)[index].cpu().numpy()
+    k = min(n_neighbors, len(index) - 1)
+    found = modularity_partition(points, n_clusters, k, random_state)
     labels = torch.full(
         (training_set.n_samples,), -1, dtype=torch.int64, device=index.device
     )

@@ -202,9 +202,9 @@ class NeuralMixtureEM(BaseDeepClusterer):
     two views of a sample fall in the same component.
 
     On rows without ``image_shape``, each run of :meth:`fit` starts by
-    training the network for about 100 steps to predict a spectral
-    clustering of the rows' ``n_neighbors`` graph; image rows start from the
-    random network.
+    training the network for about 100 steps to predict a partition of the
+    rows' ``n_neighbors`` graph (spectral parts merged by modularity, see the
+    User Guide); image rows start from the random network.
 
     π is uniform for the first half of the epochs, then follows a running
     M-step :math:`\\pi_k = \\operatorname{mean}_i \\gamma_{ik}`. The

@@ -2,9 +2,10 @@
 
 Deep clusterers trained from a random network settle on a partition within
 their first epochs, and which partition varies widely between seeds. A
-spectral clustering of the rows' nearest-neighbour graph is steady from seed
-to seed and follows the neighbourhoods rather than the raw geometry (unlike
-k-means on the rows, which on pixels starts from a poor basin). Training the
+partition of the rows' nearest-neighbour graph (spectral parts merged by
+modularity, :mod:`sknclust._graph`) is steady from seed to seed and
+follows the neighbourhoods rather than the raw geometry (unlike k-means
+on the rows, which on pixels starts from a poor basin). Training the
 network's cluster logits to predict it for about a hundred steps gives the
 method's own training a common starting point, which it then refines.
 """
@@ -24,7 +25,7 @@ _STEPS, _EPOCHS = 100, (1, 3)
 
 
 class GraphStart:
-    """Train cluster logits to predict a spectral clustering of the neighbour graph.
+    """Train cluster logits to predict a partition of the neighbour graph.
 
     Parameters
     ----------

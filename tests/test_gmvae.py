@@ -363,7 +363,7 @@ def _start_probe(X, y=None, seed=0):
 def test_unsupervised_fit_starts_from_the_neighbour_graph():
     # Six blobs in 20 dimensions: one epoch on the bound from a random
     # network leaves them mixed; the start (3 epochs of 12 cross-entropy
-    # steps of q(y|x) towards a spectral clustering of the 10-NN graph)
+    # steps of q(y|x) towards a partition of the 10-NN graph)
     # sorts them (ARI 0.95-1.0 on two kinds of CPU; 0.56 without the start).
     X, y = make_blobs(n_samples=600, centers=6, n_features=20, random_state=3)
     for seed in range(3):

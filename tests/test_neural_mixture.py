@@ -519,7 +519,7 @@ def _start_probe(X, seed, **kw):
 def test_rows_without_image_shape_start_from_the_neighbour_graph():
     # Six blobs in 20 dimensions: one EM epoch from a random network leaves
     # them mixed; the start (3 epochs of 12 cross-entropy steps towards a
-    # spectral clustering of the 10-NN graph) sorts them.
+    # partition of the 10-NN graph) sorts them.
     X, y = make_blobs(n_samples=600, centers=6, n_features=20, random_state=3)
     for seed in range(3):
         est = _start_probe(X, seed)
