@@ -48,20 +48,14 @@ def qr_rounding(vectors: np.ndarray) -> np.ndarray:
 
 def modularity(labels: np.ndarray, graph: sp.csr_matrix) -> float:
     """Newman's modularity of a partition of a weighted undirected graph."""
-    parts = _indicator(labels)
-    links = (parts.T @ graph @ parts).toarray()
-    total = links.sum()
-    volumes = links.sum(axis=1) / total
-    return float(np.trace(links) / total - (volumes**2).sum())
+    links, volumes = _part_links(labels, graph)
+    return float(np.trace(links) - (volumes**2).sum())
 
 
 def merge_parts(labels: np.ndarray, graph: sp.csr_matrix, n_parts: int) -> np.ndarray:
     """Merge the parts of ``labels`` pairwise, each time the pair whose
     merge raises the modularity most, until ``n_parts`` remain."""
-    links = (_indicator(labels).T @ graph @ _indicator(labels)).toarray()
-    total = links.sum()
-    volumes = links.sum(axis=1) / total
-    links = links / total
+    links, volumes = _part_links(labels, graph)
     np.fill_diagonal(links, 0.0)
     root = np.arange(links.shape[0])
     alive = np.ones(links.shape[0], dtype=bool)
@@ -108,8 +102,13 @@ def modularity_partition(
     return best
 
 
-def _indicator(labels: np.ndarray) -> sp.csr_matrix:
+def _part_links(labels: np.ndarray, graph: sp.csr_matrix):
+    """Edge weight between every pair of parts (the diagonal: inside each
+    part) and each part's volume, both as shares of the graph's total."""
     n = len(labels)
-    return sp.csr_matrix(
+    parts = sp.csr_matrix(
         (np.ones(n), (np.arange(n), labels)), shape=(n, int(labels.max()) + 1)
     )
+    links = (parts.T @ graph @ parts).toarray()
+    links /= links.sum()
+    return links, links.sum(axis=1)
