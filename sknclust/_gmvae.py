@@ -27,6 +27,9 @@ _CONFIDENT = 0.7
 # unlabelled rows' bound).
 _LABELLED_PER_BATCH = 64
 _SUPERVISED_WEIGHT = 10.0
+# Share of the epochs after the graph start during which the bound does not
+# train q(y|x): the generative path first learns the start's clusters.
+_HOLD = 0.1
 
 
 def categorical_kl_uniform(logits: torch.Tensor) -> torch.Tensor:
@@ -212,9 +215,13 @@ class GMVAEClustering(BaseDeepClusterer):
     10-nearest-neighbour graph (of at most 10,000 evenly spaced rows), then
     trains on the ELBO. From a random network the ELBO settles on partitions
     that vary widely between seeds; the graph gives every run the same,
-    steadier start. A semi-supervised fit starts from its labels instead;
-    data sets of at most ``2 * n_clusters`` rows and :meth:`partial_fit`
-    start from the random network.
+    steadier start. For the first tenth of the epochs the ELBO trains the
+    generative path only, with q(y|x) held at the start (the consistency
+    term still trains it): a random decoder and prior have no reason to
+    prefer the start's partition, and their gradient into q(y|x) would undo
+    it before they have learned it. A semi-supervised fit starts from its
+    labels instead; data sets of at most ``2 * n_clusters`` rows and
+    :meth:`partial_fit` start from the random network.
 
     :meth:`transform` returns the mean of q(z|x,y) with y set to the
     probabilities q(y|x). :meth:`score` is the mean per-sample evidence lower
@@ -341,9 +348,11 @@ class GMVAEClustering(BaseDeepClusterer):
             views, y_codes, training_set, bernoulli, self.consistency_weight
         )
         decay = math.log(_TAU_START / _TAU_MIN) / max(epochs / 2, 1)
+        hold = math.ceil(_HOLD * epochs) if start is not None else 0
 
         def anneal(epoch):
             state.tau = max(_TAU_START * math.exp(-decay * epoch), _TAU_MIN)
+            state.hold = epoch < hold
 
         def train_run():
             if start is not None:
@@ -461,6 +470,10 @@ class GMVAEClustering(BaseDeepClusterer):
             x = torch.cat([x, state.rows(pick)])
             index = torch.cat([index, pick])
         logits = module.qy(x)
+        if state.hold:
+            # q(y|x) holds the start while p(z|y) and the decoder learn its
+            # clusters; the consistency term below still trains it.
+            logits = logits.detach()
         y = F.gumbel_softmax(logits, tau=state.tau)
         mask = None
         if state.y_codes is not None:
@@ -636,6 +649,7 @@ class _GMVAEState:
         self.rows = training_set.rows
         self.bernoulli = bernoulli
         self.tau = _TAU_START
+        self.hold = False
         # The balance term outweighs the consistency term's sharpening of
         # q(y|x), else clusters that lose their confident rows starve.
         self.balance_weight = 1.0 + (consistency_weight if views is not None else 0.0)

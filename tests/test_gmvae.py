@@ -17,6 +17,7 @@ from sknclust._gmvae import (
     gaussian_kl,
     marginal_kl_uniform,
 )
+from sknclust._start import GraphStart
 
 FAST = dict(hidden_dims=(32,), embedding_dim=2, learning_rate=1e-2, random_state=0)
 
@@ -370,6 +371,32 @@ def test_unsupervised_fit_starts_from_the_neighbour_graph():
         est = _start_probe(X, seed=seed)
         assert adjusted_rand_score(y, est.labels_) > 0.9
         assert len(est.history_["start"]) == 3
+
+
+def test_the_bound_trains_q_y_only_after_the_hold(monkeypatch):
+    # The first tenth of the epochs (at least one) leaves q(y|x) where the
+    # start put it; flat rows have no consistency term to move it.
+    X, _ = make_blobs(n_samples=600, centers=6, n_features=20, random_state=3)
+    after_start = {}
+    train = GraphStart.train
+
+    def spy(self, estimator, training_set, logits):
+        train(self, estimator, training_set, logits)
+        after_start.update(
+            {k: v.clone() for k, v in estimator.module_.qy.state_dict().items()}
+        )
+
+    monkeypatch.setattr(GraphStart, "train", spy)
+
+    def q_y_moved(max_epochs):
+        est = GMVAEClustering(
+            n_clusters=6, max_epochs=max_epochs, batch_size=50, **FAST
+        ).fit(X)
+        state = est.module_.qy.state_dict()
+        return any(not torch.equal(after_start[k], v) for k, v in state.items())
+
+    assert not q_y_moved(1)
+    assert q_y_moved(2)
 
 
 def test_semi_supervised_fit_starts_from_its_labels():
