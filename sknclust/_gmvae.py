@@ -348,22 +348,27 @@ class GMVAEClustering(BaseDeepClusterer):
             views, y_codes, training_set, bernoulli, self.consistency_weight
         )
         decay = math.log(_TAU_START / _TAU_MIN) / max(epochs / 2, 1)
-        hold = math.ceil(_HOLD * epochs) if start is not None else 0
+        # Without a partition (no start, or too few rows) nothing is held.
+        started = start is not None and start.labels is not None
+        hold = math.ceil(_HOLD * epochs) if started else 0
 
         def anneal(epoch):
             state.tau = max(_TAU_START * math.exp(-decay * epoch), _TAU_MIN)
+
+        def begin_epoch(epoch):
+            anneal(epoch)
             state.hold = epoch < hold
 
         def train_run():
             if start is not None:
                 start.train(self, training_set, lambda module, x: module.qy(x))
-            anneal(0)
+            begin_epoch(0)
             return self._train(
                 "train",
                 lambda module, x, index: self._loss(module, x, index, state),
                 training_set,
                 epochs=epochs,
-                on_epoch_begin=anneal,
+                on_epoch_begin=begin_epoch,
             )
 
         runs = RunSelection(self.n_init, self.verbose)
