@@ -135,9 +135,10 @@ class NeuralMixtureEM(BaseDeepClusterer):
         as many neighbours.
     n_init : int, default=1
         Number of training runs from different initialisations (of the
-        network; every run starts from the same graph partition). With three
-        or more, the run whose partition agrees most with the others' is
-        kept; with two, the one with the lower final loss.
+        network; rows without ``image_shape`` start every run from the same
+        graph partition). With three or more, the run whose partition agrees
+        most with the others' is kept; with two, the one with the lower
+        final loss.
     batch_size : int, default=256
         Mini-batch size. Logits are standardised over each batch, so batches
         should be large; a ragged last batch is dropped when full ones exist.
@@ -167,7 +168,8 @@ class NeuralMixtureEM(BaseDeepClusterer):
         Epochs of EM training run (of the kept run).
     history_ : dict of list of dict
         Per-epoch training loss and duration of the kept run, under ``"em"``,
-        and of its start under ``"start"``.
+        and of its start (rows without ``image_shape``) under
+        ``"start"``.
     n_steps_ : int
         Optimiser steps taken, by :meth:`fit` (its kept run) and any
         :meth:`partial_fit` calls after it.
@@ -199,9 +201,10 @@ class NeuralMixtureEM(BaseDeepClusterer):
     p_k(x_i)]`. The consistency term is minus the log of the probability that
     two views of a sample fall in the same component.
 
-    Each run of :meth:`fit` starts by training the network for about 100
-    steps to predict a partition of the rows' ``n_neighbors`` graph (spectral
-    parts merged by modularity, see the User Guide).
+    On rows without ``image_shape``, each run of :meth:`fit` starts by
+    training the network for about 100 steps to predict a partition of the
+    rows' ``n_neighbors`` graph (spectral parts merged by modularity, see the
+    User Guide); image rows start from the random network.
 
     π is uniform for the first half of the epochs, then follows a running
     M-step :math:`\\pi_k = \\operatorname{mean}_i \\gamma_{ik}`. The
@@ -406,13 +409,18 @@ class NeuralMixtureEM(BaseDeepClusterer):
                 self._reseed_redundant(plan, check)
                 state.settled_from = epoch + 1 + trial_epochs
 
-        start = GraphStart(self.n_neighbors).prepare(training_set, self.n_clusters, rng)
+        start = None
+        if self._image_shape is None:
+            start = GraphStart(self.n_neighbors).prepare(
+                training_set, self.n_clusters, rng
+            )
 
         def train_run():
             state.learning_weights = False
             state.settled_from = 0
             state.trial = None
-            start.train(self, training_set, lambda module, x: module(x)[1])
+            if start is not None:
+                start.train(self, training_set, lambda module, x: module(x)[1])
             return self._train(
                 "em",
                 lambda module, x, index: self._loss(module, x, index, state),
@@ -430,7 +438,8 @@ class NeuralMixtureEM(BaseDeepClusterer):
             history = runs.fit(self, train_run, partition, training_set)
         finally:
             views.release()
-            start.release()
+            if start is not None:
+                start.release()
         self.history_["em"] = history
         self.n_iter_ = len(history)
         self._fit_inference_statistics(training_set, step_weights=warmup < epochs)

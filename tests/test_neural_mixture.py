@@ -516,7 +516,7 @@ def _start_probe(X, seed, **kw):
     return NeuralMixtureEM(n_clusters=6, random_state=seed, **{**params, **kw}).fit(X)
 
 
-def test_fit_starts_from_the_neighbour_graph():
+def test_rows_without_image_shape_start_from_the_neighbour_graph():
     # Six blobs in 20 dimensions: one EM epoch from a random network leaves
     # them mixed; the start (3 epochs of 12 cross-entropy steps towards a
     # partition of the 10-NN graph) sorts them.
@@ -527,11 +527,8 @@ def test_fit_starts_from_the_neighbour_graph():
         assert len(est.history_["start"]) == 3
 
 
-def test_image_rows_start_from_the_neighbour_graph():
-    # The same blobs as 2x10 images: the start's partition is found on the
-    # pixels' projection, whatever network reads them.
-    X, y = make_blobs(n_samples=600, centers=6, n_features=20, random_state=3)
+def test_image_rows_start_from_the_random_network():
+    X, _ = make_blobs(n_samples=200, centers=3, n_features=64, random_state=0)
     X = (X - X.min()) / (X.max() - X.min())
-    est = _start_probe(X, 0, image_shape=(1, 2, 10))
-    assert len(est.history_["start"]) == 3
-    assert adjusted_rand_score(y, est.labels_) > 0.9
+    est = _start_probe(X, 0, image_shape=(1, 8, 8))
+    assert "start" not in est.history_
