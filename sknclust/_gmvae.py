@@ -28,7 +28,8 @@ _CONFIDENT = 0.7
 _LABELLED_PER_BATCH = 64
 _SUPERVISED_WEIGHT = 10.0
 # Share of the epochs after the graph start during which the bound does not
-# train q(y|x): the generative path first learns the start's clusters.
+# train q(y|x) on rows without views: the generative path first learns the
+# start's clusters.
 _HOLD = 0.1
 
 
@@ -215,13 +216,15 @@ class GMVAEClustering(BaseDeepClusterer):
     10-nearest-neighbour graph (of at most 10,000 evenly spaced rows), then
     trains on the ELBO. From a random network the ELBO settles on partitions
     that vary widely between seeds; the graph gives every run the same,
-    steadier start. For the first tenth of the epochs the ELBO trains the
-    generative path only, with q(y|x) held at the start (the consistency
-    term still trains it): a random decoder and prior have no reason to
-    prefer the start's partition, and their gradient into q(y|x) would undo
-    it before they have learned it. A semi-supervised fit starts from its
-    labels instead; data sets of at most ``2 * n_clusters`` rows and
-    :meth:`partial_fit` start from the random network.
+    steadier start. On rows without ``image_shape``, for the first tenth of
+    the epochs the ELBO trains the generative path only, with q(y|x) held
+    at the start: a random decoder and prior have no reason to prefer the
+    start's partition, and their gradient into q(y|x) would undo it before
+    they have learned it. Image rows train q(y|x) on their views from the
+    first step, with the balance term that guards that training. A
+    semi-supervised fit starts from its labels instead; data sets of at
+    most ``2 * n_clusters`` rows and :meth:`partial_fit` start from the
+    random network.
 
     :meth:`transform` returns the mean of q(z|x,y) with y set to the
     probabilities q(y|x). :meth:`score` is the mean per-sample evidence lower
@@ -348,9 +351,12 @@ class GMVAEClustering(BaseDeepClusterer):
             views, y_codes, training_set, bernoulli, self.consistency_weight
         )
         decay = math.log(_TAU_START / _TAU_MIN) / max(epochs / 2, 1)
-        # Without a partition (no start, or too few rows) nothing is held.
+        # Nothing is held without a partition (no start, or too few rows),
+        # nor with views: their term trains q(y|x) from the first step, and
+        # holding the bound would leave its sharpening without the balance
+        # term that guards it.
         started = start is not None and start.labels is not None
-        hold = math.ceil(_HOLD * epochs) if started else 0
+        hold = math.ceil(_HOLD * epochs) if started and views is None else 0
 
         def anneal(epoch):
             state.tau = max(_TAU_START * math.exp(-decay * epoch), _TAU_MIN)

@@ -373,10 +373,11 @@ def test_unsupervised_fit_starts_from_the_neighbour_graph():
         assert len(est.history_["start"]) == 3
 
 
-def test_the_bound_trains_q_y_only_after_the_hold(monkeypatch):
-    # The first tenth of the epochs (at least one) leaves q(y|x) where the
-    # start put it; flat rows have no consistency term to move it.
+def test_the_bound_trains_q_y_of_flat_rows_only_after_the_hold(monkeypatch):
+    # On flat rows the first tenth of the epochs (at least one) leaves
+    # q(y|x) where the start put it.
     X, _ = make_blobs(n_samples=600, centers=6, n_features=20, random_state=3)
+    X = (X - X.min()) / (X.max() - X.min())
     after_start = {}
     train = GraphStart.train
 
@@ -388,15 +389,17 @@ def test_the_bound_trains_q_y_only_after_the_hold(monkeypatch):
 
     monkeypatch.setattr(GraphStart, "train", spy)
 
-    def q_y_moved(max_epochs):
+    def q_y_moved(max_epochs, **kw):
         est = GMVAEClustering(
-            n_clusters=6, max_epochs=max_epochs, batch_size=50, **FAST
+            n_clusters=6, max_epochs=max_epochs, batch_size=50, **FAST, **kw
         ).fit(X)
         state = est.module_.qy.state_dict()
         return any(not torch.equal(after_start[k], v) for k, v in state.items())
 
     assert not q_y_moved(1)
     assert q_y_moved(2)
+    # Image rows train q(y|x) on their views from the first step: no hold.
+    assert q_y_moved(1, image_shape=(1, 4, 5))
 
 
 def test_semi_supervised_fit_starts_from_its_labels():
