@@ -483,7 +483,7 @@ class GMVAEClustering(BaseDeepClusterer):
         logits = module.qy(x)
         if state.hold:
             # q(y|x) holds the start while p(z|y) and the decoder learn its
-            # clusters; the consistency term below still trains it.
+            # clusters (rows without views only).
             logits = logits.detach()
         y = F.gumbel_softmax(logits, tau=state.tau)
         mask = None
