@@ -216,12 +216,13 @@ class GMVAEClustering(BaseDeepClusterer):
     10-nearest-neighbour graph (of at most 10,000 evenly spaced rows), then
     trains on the ELBO. From a random network the ELBO settles on partitions
     that vary widely between seeds; the graph gives every run the same,
-    steadier start. On rows without ``image_shape``, for the first tenth of
+    steadier start. Without the consistency term (rows without
+    ``image_shape``, or ``consistency_weight=0``), for the first tenth of
     the epochs the ELBO trains the generative path only, with q(y|x) held
     at the start: a random decoder and prior have no reason to prefer the
     start's partition, and their gradient into q(y|x) would undo it before
-    they have learned it. Image rows train q(y|x) on their views from the
-    first step, with the balance term that guards that training. A
+    they have learned it. With the term, q(y|x) trains on the views from
+    the first step, with the balance term that guards that training. A
     semi-supervised fit starts from its labels instead; data sets of at
     most ``2 * n_clusters`` rows and :meth:`partial_fit` start from the
     random network.

@@ -373,9 +373,9 @@ def test_unsupervised_fit_starts_from_the_neighbour_graph():
         assert len(est.history_["start"]) == 3
 
 
-def test_the_bound_trains_q_y_of_flat_rows_only_after_the_hold(monkeypatch):
-    # On flat rows the first tenth of the epochs (at least one) leaves
-    # q(y|x) where the start put it.
+def test_the_bound_trains_q_y_only_after_the_hold_without_views(monkeypatch):
+    # Without views (here flat rows) the first tenth of the epochs (at
+    # least one) leaves q(y|x) where the start put it.
     X, _ = make_blobs(n_samples=600, centers=6, n_features=20, random_state=3)
     X = (X - X.min()) / (X.max() - X.min())
     after_start = {}
@@ -398,8 +398,10 @@ def test_the_bound_trains_q_y_of_flat_rows_only_after_the_hold(monkeypatch):
 
     assert not q_y_moved(1)
     assert q_y_moved(2)
-    # Image rows train q(y|x) on their views from the first step: no hold.
+    # Image rows train q(y|x) on their views from the first step: no hold;
+    # without the consistency term they are held like flat rows.
     assert q_y_moved(1, image_shape=(1, 4, 5))
+    assert not q_y_moved(1, image_shape=(1, 4, 5), consistency_weight=0)
 
 
 def test_semi_supervised_fit_starts_from_its_labels():
