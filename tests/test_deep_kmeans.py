@@ -6,6 +6,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from sklearn.cluster import KMeans
 from sklearn.datasets import make_blobs
 from sklearn.metrics import adjusted_rand_score
 
@@ -13,6 +14,7 @@ from sknclust import DeepKMeans
 from sknclust._deep_kmeans import (
     _alternating_loss,
     _ClusterState,
+    _start_centers,
     _update_centroids,
     dkm_alpha_schedule,
 )
@@ -277,3 +279,19 @@ def test_pretraining_without_warps_stops_at_half_the_most_epochs(
     params = {**FAST, "pretrain_epochs": None, "max_epochs": 1}
     est = DeepKMeans(3, image_shape=image_shape, random_state=0, **params).fit(X)
     assert len(est.history_["pretrain"]) == most
+
+
+def test_centroids_start_at_the_parts_of_the_neighbour_graph():
+    # Two long parallel stripes: k-means halves both across their length,
+    # which holds most of the variance; the neighbour graph keeps each whole.
+    rng = np.random.RandomState(0)
+    stripes = [np.c_[rng.uniform(-8, 8, 200), rng.normal(c, 0.2, 200)] for c in (-1, 1)]
+    Z = np.vstack(stripes)
+    kmeans = KMeans(2, n_init=10, random_state=0).fit(Z).cluster_centers_
+    assert np.abs(kmeans[:, 1]).max() < 0.5  # k-means' centres: between the stripes
+    centers = _start_centers(Z, 2, 0)
+    np.testing.assert_allclose(np.sort(centers[:, 1]), [-1, 1], atol=0.05)
+    # Too few rows for a graph of two parts: k-means' centroids.
+    few = Z[::100]
+    expected = KMeans(2, n_init=10, random_state=0).fit(few).cluster_centers_
+    np.testing.assert_allclose(_start_centers(few, 2, 0), expected)
