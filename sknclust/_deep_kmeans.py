@@ -188,8 +188,7 @@ def _start_centers(Z, n_clusters, seed):
     index = check_index(len(Z)).numpy()
     if len(index) > 2 * n_clusters:
         points = Z[index]
-        k = min(_N_NEIGHBORS, len(index) - 1)
-        parts = modularity_partition(points, n_clusters, k, seed)
+        parts = modularity_partition(points, n_clusters, _N_NEIGHBORS, seed)
         if len(np.unique(parts)) == n_clusters:
             return np.stack([points[parts == c].mean(0) for c in range(n_clusters)])
     return KMeans(n_clusters, n_init=10, random_state=seed).fit(Z).cluster_centers_
@@ -211,9 +210,9 @@ class DeepKMeans(BaseDeepClusterer):
 
     The autoencoder is first pretrained on reconstruction; the parts of its
     embedding's nearest-neighbour graph initialise the centroids; then the
-    network and the centroids are
-    trained jointly on reconstruction plus a k-means loss in the embedding. The
-    ``strategy`` selects how the non-differentiable k-means assignment is handled.
+    network and the centroids are trained jointly on reconstruction plus a
+    k-means loss in the embedding. The ``strategy`` selects how the
+    non-differentiable k-means assignment is handled.
 
     Read more in the :ref:`User Guide <deep_kmeans>`.
 
@@ -624,8 +623,9 @@ class DeepKMeans(BaseDeepClusterer):
 
         The centroids start at the means of the parts of the embedding's
         nearest-neighbour graph (:func:`~sknclust._graph.modularity_partition`
-        on the check rows), or of k-means' clusters when there are too few
-        rows for a graph. Every row then counts for its nearest centroid.
+        on the check rows), or k-means' centroids where the graph gives no
+        partition into ``n_clusters`` parts (see :func:`_start_centers`).
+        Every row then counts for its nearest centroid.
         """
         module = self.module_
         embeddings, errors = [], []

@@ -80,11 +80,12 @@ def modularity_partition(
 
     Spectral parts (``n_clusters`` of them, and twice and three times as many
     merged back by :func:`merge_parts`), of which the partition with the
-    highest :func:`modularity` is returned. ``random_state`` seeds the
-    eigensolver; the rest is deterministic.
+    highest :func:`modularity` is returned. Each point links to at most
+    ``n_neighbors`` others (fewer when there are fewer). ``random_state``
+    seeds the eigensolver; the rest is deterministic.
     """
     n = len(points)
-    graph = knn_graph(points, n_neighbors)
+    graph = knn_graph(points, min(n_neighbors, n - 1))
     sizes = [n_clusters] + [f * n_clusters for f in _OVERSEGMENT if f * n_clusters < n]
     with warnings.catch_warnings():
         # A graph in pieces still has a partition.

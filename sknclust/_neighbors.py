@@ -129,8 +129,7 @@ def graph_partition(training_set, n_clusters, n_neighbors, random_state):
     if len(index) <= 2 * n_clusters:
         return None
     points = _projected(training_set, N_COMPONENTS)[index].cpu().numpy()
-    k = min(n_neighbors, len(index) - 1)
-    found = modularity_partition(points, n_clusters, k, random_state)
+    found = modularity_partition(points, n_clusters, n_neighbors, random_state)
     labels = torch.full(
         (training_set.n_samples,), -1, dtype=torch.int64, device=index.device
     )
