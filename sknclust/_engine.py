@@ -74,7 +74,11 @@ class _PhaseNet(NeuralNet):
         return dataset
 
     def train_step_single(self, batch, **fit_params):
-        self._set_training(True)
+        # Switching a module to training mode walks all its submodules, a few
+        # percent of a small step; the package only ever switches the whole
+        # module, so its own flag tells whether a hook left it in eval mode.
+        if not self.module_.training:
+            self._set_training(True)
         rows, index = batch
         loss = self.loss_fn(self.module_, rows, index)
         loss.backward()

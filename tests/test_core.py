@@ -472,6 +472,32 @@ def test_engine_matches_a_plain_adam_loop(blobs):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
 
 
+def test_engine_trains_in_training_mode_after_a_hook_switches_to_eval(blobs):
+    # Inference switches the module to eval mode (dropout off, batch-norm on
+    # stored statistics); a hook may run it between epochs, and every
+    # training step after that must be back in training mode.
+    from sknclust._data import TrainingSet
+    from sknclust._engine import run_phase
+
+    modes = []
+
+    def loss_fn(module, x, _):
+        modes.append(module.training)
+        return module(x).pow(2).mean()
+
+    data = TrainingSet(blobs[0], 0.0, 1.0, device="cpu", batch_size=150, seed=1)
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        module = torch.nn.Sequential(torch.nn.Linear(5, 4), torch.nn.Dropout(0.1))
+    module.eval()
+    run_phase(
+        "check", module, loss_fn, data, epochs=3, learning_rate=1e-3,
+        device="cpu", early_stopping=False, on_epoch_end=lambda e: module.eval(),
+    )  # fmt: skip
+    assert len(modes) == 3 * data.n_batches
+    assert all(modes)
+
+
 @pytest.mark.parametrize("user_setting", [False, True])
 def test_denormals_flushed_in_training_only(blobs, monkeypatch, user_setting):
     from sknclust._base import _flushing_denormals
