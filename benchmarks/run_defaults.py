@@ -38,6 +38,7 @@ CONFIGS = {
     "mnist_images": ("mnist", True, [0, 1, 2]),
     # Image rows given without their shape, as a user with pixel features might.
     "mnist_flat": ("mnist", False, [0, 1, 2], 20000),
+    "usps_flat": ("usps", False, [0, 1, 2]),
     "iris": ("iris", False, [0, 1, 2, 3, 4]),
     "wine": ("wine", False, [0, 1, 2, 3, 4]),
     "breast_cancer": ("breast_cancer", False, [0, 1, 2, 3, 4]),
