@@ -19,37 +19,19 @@ import re
 import statistics
 from pathlib import Path
 
-from run_defaults import ESTIMATORS, seed_accuracies  # a sibling script
+from run_defaults import CONFIGS, ESTIMATORS, seed_accuracies  # a sibling script
 
 from sknclust._benchmark import format_markdown_table
 
 PEERS = "peers_"
 # Reports of run_defaults.py rerun with one torch thread (--output-dir).
 THREADS1 = "threads1"
-ORDER = [
-    "digits",
-    "digits_images",
-    "usps_images",
-    "mnist_images",
-    "mnist_flat",
-    "usps_flat",
-    "iris",
-    "wine",
-    "breast_cancer",
-]
-TITLES = {
-    "digits": "digits as flat rows",
-    "digits_images": "digits as 8x8 images (`image_shape=(1, 8, 8)`)",
-    "usps_images": "USPS as 16x16 images (`image_shape=(1, 16, 16)`)",
-    "mnist_images": "MNIST, all 70,000, as 28x28 images (`image_shape=(1, 28, 28)`)",
-    "mnist_flat": "MNIST, 20,000 rows (a stratified subset), as flat rows",
-    "usps_flat": "USPS, all 9,298, as flat rows",
-    "iris": "iris, standardised",
-    "wine": "wine, standardised",
-    "breast_cancer": "breast cancer (Wisconsin), standardised",
-}
-
 PEER_TITLES = {"digits": "digits, flat rows", "usps": "USPS, flat rows"}
+
+
+def _title(name) -> str:
+    """A configuration's table title (its name where run_defaults.py has none)."""
+    return CONFIGS[name].title if name in CONFIGS else name
 
 
 def _by_estimator(report) -> dict:
@@ -268,7 +250,7 @@ def _threads_section(results_dir: Path) -> list:
         header = ["estimator", "ACC, 2 threads", "ACC, 1 thread", "largest gap"]
         seeds = ", ".join(map(str, one["seeds"]))
         lines += [
-            f"**Thread count: {TITLES.get(name, name)}**",
+            f"**Thread count: {_title(name)}**",
             "",
             "The same fits (seeds "
             f"{seeds}) with one torch thread instead of two. On a CPU, a "
@@ -459,7 +441,7 @@ def peers_section(results_dir: Path) -> str:
 
 def build(results_dir: Path) -> str:
     reports = _defaults_reports(results_dir)
-    names = [n for n in ORDER if n in reports] + sorted(set(reports) - set(ORDER))
+    names = [n for n in CONFIGS if n in reports] + sorted(set(reports) - set(CONFIGS))
     if not names:
         return "No benchmark results yet: run `python benchmarks/run_defaults.py`.\n"
     machines = {
@@ -487,7 +469,7 @@ def build(results_dir: Path) -> str:
     for name in names:
         report = reports[name]
         lines += [
-            f"**{TITLES.get(name, name)}**",
+            f"**{_title(name)}**",
             "",
             f"{report['n_samples']} samples, {report['n_features']} features, "
             f"n_clusters={report['n_clusters']}.",
@@ -511,7 +493,7 @@ README_END = "<!-- end of benchmark table -->"
 def headline(results_dir: Path) -> str:
     """Mean ACC of every estimator in every configuration, one row each."""
     reports = _defaults_reports(results_dir)
-    names = [n for n in ORDER if n in reports]
+    names = [n for n in CONFIGS if n in reports]
     estimators = []
     for name in names:
         for r in reports[name]["results"]:

@@ -20,6 +20,7 @@ import shlex
 import sys
 import tempfile
 from pathlib import Path
+from typing import NamedTuple
 
 from sknclust.cli import main as sknclust
 
@@ -30,18 +31,54 @@ ESTIMATORS = [
     "NeuralMixtureEM",
     "GMVAEClustering",
 ]
-# name: (dataset, rows as images, seeds[, stratified subset size])
+
+
+class Config(NamedTuple):
+    """One benchmark configuration: a data set, how its rows are given, the
+    seeds, and its table's title on the page."""
+
+    dataset: str
+    images: bool  # rows as images (image_shape set)
+    seeds: list
+    title: str
+    subset: int | None = None  # size of a stratified subset, else every row
+
+
+# In the order of the page's tables.
 CONFIGS = {
-    "digits": ("digits", False, [0, 1, 2, 3, 4]),
-    "digits_images": ("digits", True, [0, 1, 2, 3, 4]),
-    "usps_images": ("usps", True, [0, 1, 2]),
-    "mnist_images": ("mnist", True, [0, 1, 2]),
+    "digits": Config("digits", False, [0, 1, 2, 3, 4], "digits as flat rows"),
+    "digits_images": Config(
+        "digits",
+        True,
+        [0, 1, 2, 3, 4],
+        "digits as 8x8 images (`image_shape=(1, 8, 8)`)",
+    ),
+    "usps_images": Config(
+        "usps", True, [0, 1, 2], "USPS as 16x16 images (`image_shape=(1, 16, 16)`)"
+    ),
+    "mnist_images": Config(
+        "mnist",
+        True,
+        [0, 1, 2],
+        "MNIST, all 70,000, as 28x28 images (`image_shape=(1, 28, 28)`)",
+    ),
     # Image rows given without their shape, as a user with pixel features might.
-    "mnist_flat": ("mnist", False, [0, 1, 2], 20000),
-    "usps_flat": ("usps", False, [0, 1, 2]),
-    "iris": ("iris", False, [0, 1, 2, 3, 4]),
-    "wine": ("wine", False, [0, 1, 2, 3, 4]),
-    "breast_cancer": ("breast_cancer", False, [0, 1, 2, 3, 4]),
+    "mnist_flat": Config(
+        "mnist",
+        False,
+        [0, 1, 2],
+        "MNIST, 20,000 rows (a stratified subset), as flat rows",
+        subset=20000,
+    ),
+    "usps_flat": Config("usps", False, [0, 1, 2], "USPS, all 9,298, as flat rows"),
+    "iris": Config("iris", False, [0, 1, 2, 3, 4], "iris, standardised"),
+    "wine": Config("wine", False, [0, 1, 2, 3, 4], "wine, standardised"),
+    "breast_cancer": Config(
+        "breast_cancer",
+        False,
+        [0, 1, 2, 3, 4],
+        "breast cancer (Wisconsin), standardised",
+    ),
 }
 
 
@@ -66,16 +103,17 @@ def main(argv=None):
     output_dir.mkdir(parents=True, exist_ok=True)
     status = 0
     for name in args.configs:
-        dataset, images, seeds, *subset = CONFIGS[name]
-        seeds = args.seeds or seeds
+        config = CONFIGS[name]
+        seeds = args.seeds or config.seeds
         with tempfile.TemporaryDirectory() as scratch:
-            command = ["benchmark", "--dataset", dataset, "--report-name", name]
+            command = ["benchmark", "--dataset", config.dataset]
+            command += ["--report-name", name]
             command += ["--seeds", *map(str, seeds), "--threads", str(args.threads)]
             command += ["--output-dir", scratch, "--estimators", *args.estimators]
-            if images:
+            if config.images:
                 command.append("--images")
-            if subset:
-                command += ["--max-samples", str(subset[0])]
+            if config.subset:
+                command += ["--max-samples", str(config.subset)]
             if args.data_dir:
                 command += ["--data-dir", args.data_dir]
             status = max(status, sknclust(command))
