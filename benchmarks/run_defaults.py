@@ -1,4 +1,5 @@
-"""Every estimator with its defaults on digits, USPS, MNIST and three tables.
+"""Every estimator with its defaults on digits, USPS, MNIST, three tables and
+two sets of clusters of unequal sizes.
 
 Each configuration runs ``sknclust benchmark`` with the estimators' defaults:
 the only things taken from a data set are ``n_clusters`` (its number of
@@ -19,8 +20,12 @@ import json
 import shlex
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
+
+import numpy as np
+from sklearn.datasets import load_digits, make_blobs
 
 from sknclust.cli import main as sknclust
 
@@ -37,11 +42,53 @@ class Config(NamedTuple):
     """One benchmark configuration: a data set, how its rows are given, the
     seeds, and its table's title on the page."""
 
-    dataset: str
+    # A name for ``sknclust benchmark --dataset``, or a function that writes
+    # the data set to a file in the folder it is given and returns its path.
+    dataset: str | Callable[[Path], Path]
     images: bool  # rows as images (image_shape set)
     seeds: list
     title: str
     subset: int | None = None  # size of a stratified subset, else every row
+
+
+# Rows of each blob in "blobs_unequal": 40, 20, 15, 10, 10 and 5%.
+BLOB_SIZES = (960, 480, 360, 240, 240, 120)
+
+
+def unequal_blobs(folder: Path) -> Path:
+    """Six separated Gaussian blobs in 10 dimensions, of unequal sizes
+    (:data:`BLOB_SIZES`): clusters that k-means finds, in proportions that
+    a prior for equal sizes gets wrong."""
+    X, y = make_blobs(6000, n_features=10, centers=6, cluster_std=2.0, random_state=1)
+    rng = np.random.RandomState(0)
+    rows = np.sort(
+        np.concatenate(
+            [
+                rng.choice(np.flatnonzero(y == c), size, replace=False)
+                for c, size in enumerate(BLOB_SIZES)
+            ]
+        )
+    )
+    path = folder / "blobs_unequal.npz"
+    np.savez(path, X=X[rows], y=y[rows])
+    return path
+
+
+def unequal_digits(folder: Path) -> Path:
+    """scikit-learn's digits with class c cut to its first ``0.25 ** (c / 9)``
+    share of rows: from 178 zeros (18% of the rows) down to 45 nines
+    (4.5%)."""
+    X, y = load_digits(return_X_y=True)
+    rows = np.concatenate(
+        [
+            np.flatnonzero(y == c)[: round(0.25 ** (c / 9) * (y == c).sum())]
+            for c in range(10)
+        ]
+    )
+    rows.sort()
+    path = folder / "digits_unequal.npz"
+    np.savez(path, X=X[rows], y=y[rows])
+    return path
 
 
 # In the order of the page's tables.
@@ -79,6 +126,19 @@ CONFIGS = {
         [0, 1, 2, 3, 4],
         "breast cancer (Wisconsin), standardised",
     ),
+    # Clusters of unequal sizes, where a prior for equal ones misleads.
+    "blobs_unequal": Config(
+        unequal_blobs,
+        False,
+        [0, 1, 2],
+        "six separated blobs holding 40, 20, 15, 10, 10 and 5% of the rows",
+    ),
+    "digits_unequal": Config(
+        unequal_digits,
+        False,
+        [0, 1, 2],
+        "digits thinned to unequal classes (18% down to 4.5%), as flat rows",
+    ),
 }
 
 
@@ -106,7 +166,10 @@ def main(argv=None):
         config = CONFIGS[name]
         seeds = args.seeds or config.seeds
         with tempfile.TemporaryDirectory() as scratch:
-            command = ["benchmark", "--dataset", config.dataset]
+            dataset = config.dataset
+            if callable(dataset):
+                dataset = str(dataset(Path(scratch)))
+            command = ["benchmark", "--dataset", dataset]
             command += ["--report-name", name]
             command += ["--seeds", *map(str, seeds), "--threads", str(args.threads)]
             command += ["--output-dir", scratch, "--estimators", *args.estimators]
