@@ -51,3 +51,17 @@ def test_modularity_partition_follows_the_classes_of_digits():
     labels = modularity_partition(X / 16, 10, 10, 0)
     assert len(np.unique(labels)) == 10
     assert clustering_accuracy(y, labels) >= 0.9
+
+
+def test_modularity_partition_keeps_separated_groups_of_unequal_sizes():
+    # A ring of 120 points and two tight groups of 15 far from it. Modularity
+    # prefers halving the ring and joining the two small groups (0.61 against
+    # 0.34 for the three groups, which cut no edge): its prior for parts of
+    # equal size. The partition that cuts no edge is kept.
+    angles = np.linspace(0, 2 * np.pi, 120, endpoint=False)
+    ring = 10 * np.c_[np.cos(angles), np.sin(angles)]
+    rng = np.random.RandomState(0)
+    groups = [np.array(c) + 0.05 * rng.normal(size=(15, 2)) for c in ((30, 0), (0, 30))]
+    X = np.concatenate([ring, *groups])
+    labels = modularity_partition(X, 3, 10, 0)
+    assert adjusted_rand_score(np.repeat([0, 1, 2], [120, 15, 15]), labels) == 1.0
