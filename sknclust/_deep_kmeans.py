@@ -404,9 +404,6 @@ class DeepKMeans(BaseDeepClusterer):
             state.alpha = alphas[min(epoch, epochs - 1)]
             state.tau = taus[min(epoch, epochs - 1)]
 
-        anneal(0)
-        loss = _LOSSES[self.strategy]
-        module.centroids.requires_grad_(self.strategy != "alternating")
         last_check = epochs - math.ceil(TRIAL * epochs)
         settled_from = 0  # first epoch whose end may look for a split class
 
@@ -420,19 +417,30 @@ class DeepKMeans(BaseDeepClusterer):
             ):
                 settled_from = epoch + 1 + SETTLE
 
-        history = self._train(
+        self._cluster(training_set, state, epochs, anneal, on_epoch_end=end_epoch)
+
+    def _cluster(self, training_set, state, epochs, anneal, *, done=0, **kw):
+        """The clustering phase: ``epochs`` of the strategy's loss, with
+        ``anneal(epoch)`` setting the temperatures at each epoch's start, then
+        the fitted centroids and scales. ``done`` clustering epochs came
+        before it (earlier chunks of a stream); ``kw`` goes to ``_train``."""
+        module = self.module_
+        anneal(0)
+        loss = _LOSSES[self.strategy]
+        module.centroids.requires_grad_(self.strategy != "alternating")
+        self._train(
             "cluster",
             lambda module, x, index: loss(module, x, state, self.cluster_weight),
             training_set,
             epochs=epochs,
             learning_rate=self._cluster_learning_rate(),
             on_epoch_begin=anneal,
-            on_epoch_end=end_epoch,
+            **kw,
         )
         module.centroids.requires_grad_(False)
-        self.n_iter_ = len(history)
-        self._final_alpha = alphas[-1]
-        self._keep_state(state, cluster_epochs=epochs)
+        self.n_iter_ = len(self.history_["cluster"])
+        self._final_alpha = state.alpha
+        self._keep_state(state, cluster_epochs=done + epochs)
         self._score_scales(training_set)
 
     def _cluster_learning_rate(self):
@@ -487,23 +495,7 @@ class DeepKMeans(BaseDeepClusterer):
             state.alpha = alphas[done + epoch]
             state.tau = 0.1 ** min((done + epoch) / (_CLUSTER_BUDGET[1] - 1), 1.0)
 
-        anneal(0)
-        loss = _LOSSES[self.strategy]
-        module.centroids.requires_grad_(self.strategy != "alternating")
-        self._train(
-            "cluster",
-            lambda module, x, index: loss(module, x, state, self.cluster_weight),
-            training_set,
-            epochs=epochs,
-            learning_rate=self._cluster_learning_rate(),
-            on_epoch_begin=anneal,
-            online=True,
-        )
-        module.centroids.requires_grad_(False)
-        self.n_iter_ = len(self.history_["cluster"])
-        self._final_alpha = state.alpha
-        self._keep_state(state, cluster_epochs=done + epochs)
-        self._score_scales(training_set)
+        self._cluster(training_set, state, epochs, anneal, done=done, online=True)
 
     def _pretrain(self, training_set, rng, state, *, online, epochs=None):
         """Denoising-autoencoder pretraining, then centroids from the embedding.
