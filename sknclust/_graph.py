@@ -15,8 +15,9 @@ Modularity also rewards parts of equal size (its -sum of squared volumes
 term, the resolution limit): on well-separated groups of unequal sizes it
 prefers joining a small group to an unrelated one over rejoining two
 pieces of a large group. So a candidate that cuts an order of magnitude
-fewer edges than modularity's pick is kept instead: there the pick's only
-advantage is balance, not the graph's structure.
+fewer edges than modularity's pick is kept instead, as long as no part of
+it is starved: there the pick's only advantage is balance, not the graph's
+structure.
 """
 
 import warnings
@@ -27,12 +28,17 @@ from scipy.linalg import qr, svd
 from sklearn.manifold import spectral_embedding
 from sklearn.neighbors import kneighbors_graph
 
+from sknclust._reseed import STARVED
+
 # Over-segmentations tried besides K parts, as multiples of K.
 _OVERSEGMENT = (2, 3)
 # A candidate cutting under this share of the edges that the candidate of
 # highest modularity cuts is kept instead. Where classes touch, the cuts of
 # the candidates differ by less than half; where the graph separates the
 # groups, the cleanest cuts about a hundredth of what the balanced pick cuts.
+# Its parts must not be starved (see sknclust._reseed): a graph with a few tiny
+# isolated groups has a K-part candidate that cuts nothing but holds them as
+# clusters, which training would at once re-seed.
 _FEWER_CUTS = 0.1
 
 
@@ -93,7 +99,8 @@ def modularity_partition(
     Spectral parts (``n_clusters`` of them, and twice and three times as many
     merged back by :func:`merge_parts`), of which the partition with the
     highest :func:`modularity` is returned, unless another cuts less than a
-    tenth as many edges. Each point links to at most ``n_neighbors`` others
+    tenth as many edges and none of its parts holds under ``STARVED`` of an
+    equal share. Each point links to at most ``n_neighbors`` others
     (fewer when there are fewer). ``random_state`` seeds the eigensolver;
     the rest is deterministic.
     """
@@ -112,14 +119,15 @@ def modularity_partition(
         labels = merge_parts(parts, graph, n_clusters)
         links, volumes = _part_links(labels, graph)
         inside = np.trace(links)
-        candidates.append((labels, inside - (volumes**2).sum(), 1.0 - inside))
+        fed = np.bincount(labels).min() >= STARVED * n / n_clusters
+        candidates.append((labels, inside - (volumes**2).sum(), 1.0 - inside, fed))
     best = candidates[0]
     for candidate in candidates[1:]:
         # Near-ties go to the earlier (fewer parts) candidate.
         if candidate[1] > best[1] + 1e-12:
             best = candidate
     cleanest = min(candidates, key=lambda c: c[2])
-    if cleanest[2] < _FEWER_CUTS * best[2]:
+    if cleanest[3] and cleanest[2] < _FEWER_CUTS * best[2]:
         return cleanest[0]
     return best[0]
 

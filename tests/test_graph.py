@@ -65,3 +65,17 @@ def test_modularity_partition_keeps_separated_groups_of_unequal_sizes():
     X = np.concatenate([ring, *groups])
     labels = modularity_partition(X, 3, 10, 0)
     assert adjusted_rand_score(np.repeat([0, 1, 2], [120, 15, 15]), labels) == 1.0
+
+
+def test_modularity_partition_holds_no_starved_part_of_a_cleaner_cut():
+    # The same ring with two isolated groups of 6 points (4.5% of the rows,
+    # under a fifth of an equal share): the partition that cuts no edge would
+    # make them clusters that training re-seeds at once, so modularity's
+    # pick stands, with the two groups in one part.
+    angles = np.linspace(0, 2 * np.pi, 120, endpoint=False)
+    ring = 10 * np.c_[np.cos(angles), np.sin(angles)]
+    rng = np.random.RandomState(0)
+    groups = [np.array(c) + 0.05 * rng.normal(size=(6, 2)) for c in ((30, 0), (0, 30))]
+    labels = modularity_partition(np.concatenate([ring, *groups]), 3, 4, 0)
+    assert len(np.unique(labels[-12:])) == 1
+    assert np.bincount(labels).min() >= 0.2 * 132 / 3
