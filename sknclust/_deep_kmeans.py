@@ -55,13 +55,12 @@ _ALPHA = 1.0
 # steps as pretraining: on image warps a class split between two centroids
 # only stands out once the embedding has learned to ignore the warps, no
 # repair is made in the last tenth of the phase, and the embedding needs
-# epochs to settle around a repair.
-_PRETRAIN_BUDGET = (5000, 20, 100)
-_CLUSTER_BUDGET = (5000, 10, 50)
-# Without image warps every epoch repeats the same rows, and small data sets
-# stop gaining from more passes at about half the epochs that warped views
-# still use; their most epochs are divided by this.
-_UNWARPED_EPOCH_DIVISOR = 2
+# epochs to settle around a repair. Small data sets stop at the most epochs,
+# warped or not: the partition comes from the start on the pretrained
+# embedding, which further passes over the same rows (or warps of them) no
+# longer improve, and their fits stay short.
+_PRETRAIN_BUDGET = (5000, 20, 50)
+_CLUSTER_BUDGET = (5000, 10, 25)
 # Without image warps the clustering phase only fine-tunes the pretrained
 # network, so it starts at the learning rate where pretraining's cosine ends. A
 # fresh Adam at the full rate moves every weight by about that rate in its
@@ -167,15 +166,6 @@ def _update_centroids(module, z, labels, counts, decay=0.0):
                 counts[slot] = 1.0
 
 
-def _budget_epochs(training_set, budget, warped):
-    """Epochs of a phase from its ``(steps, fewest, most)`` budget; without
-    image warps the most epochs are divided by _UNWARPED_EPOCH_DIVISOR."""
-    steps, fewest, most = budget
-    if not warped:
-        most //= _UNWARPED_EPOCH_DIVISOR
-    return auto_epochs(training_set.n_batches, steps, fewest, most)
-
-
 def _start_centers(Z, n_clusters, seed):
     """Starting centroids for embeddings ``Z``: the means of the parts of their
     nearest-neighbour graph, else (too few rows, or fewer parts than
@@ -254,14 +244,12 @@ class DeepKMeans(BaseDeepClusterer):
     pretrain_epochs : int or None, default=None
         Epochs of denoising-autoencoder pretraining (0 skips it); it stops
         early once the loss stalls. ``None`` takes about 5,000 optimiser
-        steps, within 20 to 100 epochs, or 20 to 50 without ``image_shape``
-        (without warps every epoch repeats the same rows).
+        steps, within 20 to 50 epochs.
         :meth:`partial_fit` pretrains in the same way on each of a stream's
         first five chunks.
     max_epochs : int or None, default=None
         Epochs of the joint clustering phase. ``None`` takes about 5,000
-        optimiser steps, within 10 to 50 epochs, or 10 to 25 when the phase
-        trains without image warps.
+        optimiser steps, within 10 to 25 epochs.
     device : str, default="auto"
         ``"auto"`` (CUDA, then MPS, then CPU), ``"cpu"``, ``"cuda"``, ``"cuda:N"``
         or ``"mps"``.
@@ -373,12 +361,6 @@ class DeepKMeans(BaseDeepClusterer):
 
     # The clustering phase's length when max_epochs is None.
     _STEPS, _MIN_EPOCHS, _MAX_EPOCHS = _CLUSTER_BUDGET
-
-    def _epochs(self, training_set):
-        if self.max_epochs is not None:
-            return super()._epochs(training_set)
-        budget = (self._STEPS, self._MIN_EPOCHS, self._MAX_EPOCHS)
-        return _budget_epochs(training_set, budget, self._warped_clustering())
 
     def _warped_clustering(self):
         """Whether the clustering phase trains on image warps."""
@@ -505,8 +487,7 @@ class DeepKMeans(BaseDeepClusterer):
         if epochs is None:
             epochs = self.pretrain_epochs
         if epochs is None:
-            warped = self._image_shape is not None
-            epochs = _budget_epochs(training_set, _PRETRAIN_BUDGET, warped)
+            epochs = auto_epochs(training_set.n_batches, *_PRETRAIN_BUDGET)
         if epochs:
             self._train(
                 "pretrain",
