@@ -21,6 +21,7 @@ structure.
 """
 
 import warnings
+from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
@@ -66,8 +67,7 @@ def qr_rounding(vectors: np.ndarray) -> np.ndarray:
 
 def modularity(labels: np.ndarray, graph: sp.csr_matrix) -> float:
     """Newman's modularity of a partition of a weighted undirected graph."""
-    links, volumes = _part_links(labels, graph)
-    return float(np.trace(links) - (volumes**2).sum())
+    return _Candidate.of(labels, graph).modularity
 
 
 def merge_parts(labels: np.ndarray, graph: sp.csr_matrix, n_parts: int) -> np.ndarray:
@@ -116,20 +116,34 @@ def modularity_partition(
     candidates = []
     for size in sizes:
         parts = np.unique(qr_rounding(embedding[:, :size]), return_inverse=True)[1]
-        labels = merge_parts(parts, graph, n_clusters)
-        links, volumes = _part_links(labels, graph)
-        inside = np.trace(links)
-        fed = np.bincount(labels).min() >= STARVED * n / n_clusters
-        candidates.append((labels, inside - (volumes**2).sum(), 1.0 - inside, fed))
+        candidates.append(_Candidate.of(merge_parts(parts, graph, n_clusters), graph))
     best = candidates[0]
     for candidate in candidates[1:]:
         # Near-ties go to the earlier (fewer parts) candidate.
-        if candidate[1] > best[1] + 1e-12:
+        if candidate.modularity > best.modularity + 1e-12:
             best = candidate
-    cleanest = min(candidates, key=lambda c: c[2])
-    if cleanest[3] and cleanest[2] < _FEWER_CUTS * best[2]:
-        return cleanest[0]
-    return best[0]
+    cleanest = min(candidates, key=lambda c: c.cut)
+    floor = STARVED * n / n_clusters
+    if cleanest.smallest >= floor and cleanest.cut < _FEWER_CUTS * best.cut:
+        return cleanest.labels
+    return best.labels
+
+
+class _Candidate(NamedTuple):
+    """A K-part partition with its modularity, the share of the graph's edge
+    weight it cuts, and the size of its smallest part."""
+
+    labels: np.ndarray
+    modularity: float
+    cut: float
+    smallest: int
+
+    @classmethod
+    def of(cls, labels, graph):
+        links, volumes = _part_links(labels, graph)
+        inside = float(np.trace(links))
+        score = inside - float((volumes**2).sum())
+        return cls(labels, score, 1.0 - inside, int(np.bincount(labels).min()))
 
 
 def _part_links(labels: np.ndarray, graph: sp.csr_matrix):
