@@ -116,7 +116,8 @@ def modularity_partition(
     candidates = []
     for size in sizes:
         parts = np.unique(qr_rounding(embedding[:, :size]), return_inverse=True)[1]
-        candidates.append(_Candidate.of(merge_parts(parts, graph, n_clusters), graph))
+        labels = merge_parts(parts, graph, n_clusters)
+        candidates.append(_Candidate.of(labels, graph, n_clusters))
     best = candidates[0]
     for candidate in candidates[1:]:
         # Near-ties go to the earlier (fewer parts) candidate.
@@ -130,8 +131,9 @@ def modularity_partition(
 
 
 class _Candidate(NamedTuple):
-    """A K-part partition with its modularity, the share of the graph's edge
-    weight it cuts, and the size of its smallest part."""
+    """A partition into at most K parts with its modularity, the share of the
+    graph's edge weight it cuts, and the size of its smallest part (0 when
+    it has fewer than K)."""
 
     labels: np.ndarray
     modularity: float
@@ -139,11 +141,12 @@ class _Candidate(NamedTuple):
     smallest: int
 
     @classmethod
-    def of(cls, labels, graph):
+    def of(cls, labels, graph, n_parts=1):
         links, volumes = _part_links(labels, graph)
         inside = float(np.trace(links))
         score = inside - float((volumes**2).sum())
-        return cls(labels, score, 1.0 - inside, int(np.bincount(labels).min()))
+        smallest = int(np.bincount(labels, minlength=n_parts).min())
+        return cls(labels, score, 1.0 - inside, smallest)
 
 
 def _part_links(labels: np.ndarray, graph: sp.csr_matrix):
