@@ -61,17 +61,11 @@ def unequal_blobs(folder: Path) -> Path:
     a prior for equal sizes gets wrong."""
     X, y = make_blobs(6000, n_features=10, centers=6, cluster_std=2.0, random_state=1)
     rng = np.random.RandomState(0)
-    rows = np.sort(
-        np.concatenate(
-            [
-                rng.choice(np.flatnonzero(y == c), size, replace=False)
-                for c, size in enumerate(BLOB_SIZES)
-            ]
-        )
-    )
-    path = folder / "blobs_unequal.npz"
-    np.savez(path, X=X[rows], y=y[rows])
-    return path
+    rows = [
+        rng.choice(np.flatnonzero(y == c), size, replace=False)
+        for c, size in enumerate(BLOB_SIZES)
+    ]
+    return _save_rows(folder / "blobs_unequal.npz", X, y, rows)
 
 
 def unequal_digits(folder: Path) -> Path:
@@ -79,14 +73,17 @@ def unequal_digits(folder: Path) -> Path:
     share of rows: from 178 zeros (18% of the rows) down to 45 nines
     (4.5%)."""
     X, y = load_digits(return_X_y=True)
-    rows = np.concatenate(
-        [
-            np.flatnonzero(y == c)[: round(0.25 ** (c / 9) * (y == c).sum())]
-            for c in range(10)
-        ]
-    )
-    rows.sort()
-    path = folder / "digits_unequal.npz"
+    rows = [
+        np.flatnonzero(y == c)[: round(0.25 ** (c / 9) * (y == c).sum())]
+        for c in range(10)
+    ]
+    return _save_rows(folder / "digits_unequal.npz", X, y, rows)
+
+
+def _save_rows(path: Path, X, y, rows) -> Path:
+    """Write the rows picked per class (a list of index arrays), in their
+    original order, to ``path`` as ``X`` and ``y``."""
+    rows = np.sort(np.concatenate(rows))
     np.savez(path, X=X[rows], y=y[rows])
     return path
 
