@@ -104,28 +104,6 @@ def modularity_partition(
     (fewer when there are fewer). ``random_state`` seeds the eigensolver;
     the rest is deterministic.
     """
-    return _partition(points, n_clusters, n_neighbors, random_state).labels
-
-
-def graph_halves(points: np.ndarray, n_neighbors: int, random_state: int):
-    """Two parts of ``points``' neighbour graph and the share of its edge
-    weight they cut; None for fewer than five points or when no two parts
-    come out.
-
-    The same partition as :func:`modularity_partition` into two parts. Two
-    groups that touch only at their rims are cut cleanly; a single blob is
-    cut through its middle, where neighbours link across.
-    """
-    if len(points) < 5:
-        return None
-    best = _partition(points, 2, n_neighbors, random_state)
-    if best.smallest == 0:
-        return None
-    return best.labels == 1, best.cut
-
-
-def _partition(points, n_clusters, n_neighbors, random_state) -> "_Candidate":
-    """The partition :func:`modularity_partition` returns, as a candidate."""
     n = len(points)
     graph = knn_graph(points, min(n_neighbors, n - 1))
     sizes = [n_clusters] + [f * n_clusters for f in _OVERSEGMENT if f * n_clusters < n]
@@ -148,8 +126,8 @@ def _partition(points, n_clusters, n_neighbors, random_state) -> "_Candidate":
     cleanest = min(candidates, key=lambda c: c.cut)
     floor = STARVED * n / n_clusters
     if cleanest.smallest >= floor and cleanest.cut < _FEWER_CUTS * best.cut:
-        return cleanest
-    return best
+        return cleanest.labels
+    return best.labels
 
 
 class _Candidate(NamedTuple):

@@ -11,7 +11,6 @@ from torch import nn
 from torch.nn import functional as F
 
 from sknclust._base import BaseDeepClusterer, _private_torch_rng
-from sknclust._graph import graph_halves
 from sknclust._reseed import (
     SETTLE,
     TRIAL,
@@ -20,7 +19,7 @@ from sknclust._reseed import (
     starved_pairs,
     view_swap_rate,
 )
-from sknclust._runs import RunSelection, check_blocks, check_index, on_check_rows
+from sknclust._runs import RunSelection, check_blocks, on_check_rows
 from sknclust._start import GraphStart
 from sknclust._views import Views
 from sknclust.nn import ConvEncoder, mlp
@@ -81,37 +80,16 @@ def _standardise(u):
 
 
 class _EMState:
-    """What the loss needs besides the batch: the views, the weight phase and
-    the targets of re-seeded rows."""
+    """What the loss needs besides the batch: the views and the weight phase."""
 
     def __init__(self, views):
         self.views = views
         self.learning_weights = False
-        # Component each training row of a re-seeded component is pulled to
-        # (-1: none), until epoch guide_until.
-        self.guide = None
-        self.guide_until = 0
         # First epoch whose end may re-seed a redundant component.
         self.settled_from = 0
         # (saved state dict, swap rate of the merged pair, k, j) of a re-seed on
         # trial: kept only if k and j swap fewer views than the pair did.
         self.trial = None
-        # Components whose halves were found to swap views: one class each,
-        # split only when no other can be (see sknclust._reseed.donor_order).
-        self.one_class = set()
-
-    def pull(self, rows, targets, n_samples, until):
-        """Pull training ``rows`` to components ``targets`` until epoch ``until``."""
-        if self.guide is None:
-            self.guide = torch.full(
-                (n_samples,), -1, dtype=torch.long, device=targets.device
-            )
-        self.guide[rows] = targets
-        self.guide_until = until
-
-    def begin_epoch(self, epoch):
-        if self.guide is not None and epoch >= self.guide_until:
-            self.guide = None
 
 
 class NeuralMixtureEM(BaseDeepClusterer):
@@ -343,14 +321,6 @@ class NeuralMixtureEM(BaseDeepClusterer):
             loss = loss + self.consistency_weight * self._consistency_loss(
                 module, x, joint, index, state.views
             )
-        if state.guide is not None:
-            # The halves of a re-seeded component, until they settle.
-            target = state.guide[index]
-            pulled = target >= 0
-            if bool(pulled.any()):
-                loss = loss + F.cross_entropy(
-                    joint[pulled], target[pulled], reduction="sum"
-                ) / len(target)
         if state.learning_weights:
             # π itself follows the mixture's own posterior.
             posterior = torch.softmax(log_p.detach() + module.log_weights, dim=1)
@@ -393,18 +363,14 @@ class NeuralMixtureEM(BaseDeepClusterer):
 
         def begin_epoch(epoch):
             state.learning_weights = epoch >= warmup
-            state.begin_epoch(epoch)
 
         def end_epoch(epoch):
             # One pass over the check rows serves both tests: the second runs
             # only when the first changed nothing.
             check = self._check_rows(training_set)
             warm_up = not state.learning_weights
-            settled = epoch + 1 + SETTLE
-            if self._split_starved(
-                training_set, warm_up=warm_up, check=check, state=state, until=settled
-            ):
-                state.settled_from = max(state.settled_from, settled)
+            if self._split_starved(training_set, warm_up=warm_up, check=check):
+                state.settled_from = max(state.settled_from, epoch + 1 + SETTLE)
                 return
             if state.trial is not None:
                 if epoch + 1 < state.settled_from:
@@ -416,8 +382,6 @@ class NeuralMixtureEM(BaseDeepClusterer):
                     # The boundary drawn through j is crossed as often as the
                     # one removed: j was one class. Undo, and check no more.
                     self.module_.load_state_dict(saved)
-                    state.guide = None
-                    state.one_class.add(j)
                     state.settled_from = last_check
                     if self.verbose:
                         print(
@@ -430,21 +394,19 @@ class NeuralMixtureEM(BaseDeepClusterer):
                 and self.consistency_weight > 0
                 and state.settled_from <= epoch < last_check
             ):
-                plan = self._redundant_pair(
-                    training_set, views, check, one_class=state.one_class
-                )
+                plan = self._redundant_pair(training_set, views, check)
                 if plan is None:
                     return
                 if not views.uses_neighbors:
                     # A warp keeps a row's class: the evidence is sound.
-                    self._reseed_redundant(training_set, state, settled, plan, check)
-                    state.settled_from = settled
+                    self._reseed_redundant(plan, check)
+                    state.settled_from = epoch + 1 + SETTLE
                     return
                 # A neighbour can belong to an overlapping class: on trial.
                 saved = copy.deepcopy(self.module_.state_dict())
                 k, _, j, rate = plan
                 state.trial = (saved, rate, k, j)
-                self._reseed_redundant(training_set, state, settled, plan, check)
+                self._reseed_redundant(plan, check)
                 state.settled_from = epoch + 1 + trial_epochs
 
         start = None
@@ -457,8 +419,6 @@ class NeuralMixtureEM(BaseDeepClusterer):
             state.learning_weights = False
             state.settled_from = 0
             state.trial = None
-            state.guide = None
-            state.one_class = set()
             if start is not None:
                 start.train(self, training_set, lambda module, x: module(x)[1])
             return self._train(
@@ -499,15 +459,9 @@ class NeuralMixtureEM(BaseDeepClusterer):
         def begin_epoch(epoch):
             steps = start + epoch * training_set.n_batches
             state.learning_weights = steps >= warmup_steps
-            state.begin_epoch(epoch)
 
         def end_epoch(epoch):
-            self._split_starved(
-                training_set,
-                warm_up=not state.learning_weights,
-                state=state,
-                until=epoch + 1 + SETTLE,
-            )
+            self._split_starved(training_set, warm_up=not state.learning_weights)
 
         try:
             self._train(
@@ -542,33 +496,28 @@ class NeuralMixtureEM(BaseDeepClusterer):
         """Hard assignments of a batch of logits ``u``, standardised over it."""
         return (self._batch_log_density(u) + self.module_.log_weights).argmax(1)
 
-    def _split_starved(
-        self, training_set, *, warm_up=False, check=None, state=None, until=0
-    ):
-        """Re-seed each starved component with half of a large one.
+    def _split_starved(self, training_set, *, warm_up=False, check=None):
+        """Re-seed each starved component by splitting the largest one.
 
         A component can lose its points, in the warm-up or after it, while
-        two other classes still share one component. A starved component
-        takes half of the component likeliest to hold two, as
-        :meth:`_halves` tells, and its weight is shared between them after
-        the warm-up. In the warm-up (``warm_up=True``) π stays uniform.
-        ``check`` is the result of :meth:`_check_rows` when the caller has
-        it; ``state`` and ``until`` as in :meth:`_split_component`. Returns
-        whether a component was re-seeded.
+        two other classes still share one component; the largest component is
+        the likeliest to hold two. A starved component takes half of it: in
+        the head's input space, their two logits are tilted apart along the
+        axis between the component's two-means halves, and after the warm-up
+        its weight is shared between them. In the warm-up (``warm_up=True``)
+        π stays uniform. ``check`` is the result of :meth:`_check_rows` when
+        the caller has it. Returns whether a component was re-seeded.
         """
         module = self.module_
         if check is None:
             check = self._check_rows(training_set)
         h, _, labels = check
-        one_class = set() if state is None else state.one_class
-        pairs = starved_pairs(labels, self.n_clusters, one_class)
-        halves = self._halves(training_set, labels)
+        pairs = starved_pairs(labels, self.n_clusters)
         if self.verbose and pairs:
             share = torch.bincount(labels, minlength=self.n_clusters) / len(h)
         with torch.no_grad():
             for k, j in pairs:
-                self._split_component(training_set, check, k, j, halves, state, until)
-                one_class -= {k, j}
+                split_head(module.head, h[labels == j], k, j)
                 if not warm_up:
                     weights = module.log_weights.exp()
                     weights[k] = weights[j] = weights[j] / 2
@@ -580,7 +529,7 @@ class NeuralMixtureEM(BaseDeepClusterer):
                     )
         return bool(pairs)
 
-    def _redundant_pair(self, training_set, views, check, one_class=()):
+    def _redundant_pair(self, training_set, views, check):
         """Two components that hold one class between them, and a donor.
 
         The warm-up's uniform weights can split a large class in two, leaving
@@ -596,7 +545,7 @@ class NeuralMixtureEM(BaseDeepClusterer):
         """
         _, _, labels = check
         rate = self._view_swap_rate(training_set, views, labels)
-        plan = merge_plan(rate, labels, self.n_clusters, one_class)
+        plan = merge_plan(rate, labels, self.n_clusters)
         if plan is None:
             return None
         k, partner, j = plan
@@ -609,66 +558,18 @@ class NeuralMixtureEM(BaseDeepClusterer):
             )
         return k, partner, j, float(rate[k, partner])
 
-    def _reseed_redundant(self, training_set, state, until, plan, check):
+    def _reseed_redundant(self, plan, check):
         """Merge ``k`` into ``partner`` and re-seed ``k`` with half of ``j``,
         as a starved component is (``plan`` from :meth:`_redundant_pair`)."""
         module = self.module_
         k, partner, j, _ = plan
-        halves = self._halves(training_set, check[2])
+        h, _, labels = check
         with torch.no_grad():
-            self._split_component(training_set, check, k, j, halves, state, until)
+            split_head(module.head, h[labels == j], k, j)
             weights = module.log_weights.exp()
             weights[partner] += weights[k]
             weights[k] = weights[j] = weights[j] / 2
             module.log_weights.copy_((weights / weights.sum()).log())
-        state.one_class -= {k, j}
-        state.one_class.add(partner)
-
-    def _halves(self, training_set, labels):
-        """``halves(j)``: how component ``j``'s check rows split in two,
-        judged on the rows themselves.
-
-        A network that has put two classes in one component often maps them
-        alike, so no line in its own space tells them apart; the rows'
-        neighbour graph still does (:func:`~sknclust._graph.graph_halves`).
-        ``halves(j)`` is a mask over the component's check rows, or None when
-        it has too few. The rows are gathered on first use.
-        """
-        rows = []
-
-        def halves(j):
-            if not rows:
-                rows.append(on_check_rows(training_set, lambda x: x).cpu())
-            members = rows[0][(labels == j).cpu()].double().numpy()
-            split = graph_halves(members, self.n_neighbors, 0)
-            return None if split is None else split[0]
-
-        return halves
-
-    def _split_component(self, training_set, check, k, j, halves, state, until):
-        """Component ``k`` takes one half of component ``j``.
-
-        In the head's input space, the two logits are tilted apart along the
-        axis between the halves. On image rows the halves are ``halves(j)``
-        (see :meth:`_halves`), and until epoch ``until`` their check rows are
-        also pulled to their components by a cross-entropy term (kept in
-        ``state``, when given), which teaches the network the line the rows
-        drew where it had none of its own. Otherwise, or when ``halves(j)``
-        is None, the halves are the two-means halves of the head's inputs:
-        a re-seed on neighbour views is judged by how often neighbours cross
-        it, which a cut of the neighbour graph would decide in advance.
-        """
-        h, _, labels = check
-        members = labels == j
-        side = halves(j) if self._image_shape is not None else None
-        if side is None:
-            split_head(self.module_.head, h[members], k, j)
-            return
-        side = torch.as_tensor(side, device=h.device)
-        split_head(self.module_.head, h[members], k, j, side)
-        if state is not None:
-            rows = check_index(training_set.n_samples).to(h.device)[members]
-            state.pull(rows, torch.where(side, k, j), training_set.n_samples, until)
 
     def _trial_swap_rate(self, training_set, views, check, k, j):
         """View-swap rate of components ``k`` and ``j`` on the check rows.

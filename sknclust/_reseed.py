@@ -9,13 +9,6 @@ The opposite failure, one class split between two clusters while two others
 share one, starves no cluster; on images it shows in how often the rows'
 warps cross between the two halves (:func:`view_swap_rate`,
 :func:`redundant_pair`).
-
-A cluster whose halves were just found to swap views holds one class, and
-splitting it again would only repeat the repair; :func:`donor_order` puts
-such clusters last. Where to split can also come from outside the network
-(:func:`split_head`'s ``side``): a network that has put two classes in one
-cluster has often learned to map them alike, while the rows themselves
-still tell them apart.
 """
 
 import numpy as np
@@ -40,41 +33,24 @@ SETTLE = 2
 TRIAL = 0.1
 
 
-def starved_pairs(labels, n_clusters, one_class=()):
+def starved_pairs(labels, n_clusters):
     """``(starved, donor)`` cluster pairs: each starved cluster with a large one.
 
-    Donors come in :func:`donor_order` (``one_class`` as there); a starved
-    cluster is never a donor, and a donor needs at least two members.
+    Donors are the largest clusters that are not starved, largest first; a
+    donor needs at least two members to be split.
     """
     share = torch.bincount(labels, minlength=n_clusters) / max(len(labels), 1)
     starved = share < STARVED / n_clusters
     if not starved.any():
         return []
     targets = torch.nonzero(starved).flatten().tolist()
-    donors = [
-        j
-        for j in donor_order(labels, n_clusters, one_class=one_class)
-        if not starved[j]
-    ]
-    return list(zip(targets, donors, strict=False))
-
-
-def donor_order(labels, n_clusters, exclude=(), one_class=()):
-    """Clusters to split, the likeliest to hold two classes first.
-
-    Largest first, except that clusters known to hold one class
-    (``one_class``) come after all others. Clusters in ``exclude`` and those
-    with fewer than two members (nothing to split) are left out.
-    """
-    sizes = torch.bincount(labels, minlength=n_clusters)
-    order = [
-        j
-        for j in sizes.argsort(descending=True, stable=True).tolist()
-        if j not in exclude and int(sizes[j]) >= 2
-    ]
-    return [j for j in order if j not in one_class] + [
-        j for j in order if j in one_class
-    ]
+    donors = share.masked_fill(starved, -1).argsort(descending=True).tolist()
+    pairs = []
+    for k, j in zip(targets, donors, strict=False):
+        if starved[j] or int((labels == j).sum()) < 2:
+            break
+        pairs.append((k, j))
+    return pairs
 
 
 def split_axis(points, n_iter=10):
@@ -98,22 +74,15 @@ def split_axis(points, n_iter=10):
     return centre, gap / gap.norm().clamp_min(1e-12), side
 
 
-def split_head(head, h, k, j, side=None):
+def split_head(head, h, k, j):
     """Give logit ``k`` of a linear ``head`` one half of cluster ``j``.
 
     ``h`` holds the head's inputs for the members of cluster ``j``. Rows
     ``k`` and ``j`` of the head become row ``j`` tilted apart along the axis
-    between the members' two halves, by about one standard deviation of
-    logit ``j`` per standard deviation along the axis; ``k`` takes the
-    positive side. The halves are ``side`` and the rest, with the boundary
-    half-way between their means, or else the members' two-means halves.
+    between the members' two-means halves, by about one standard deviation
+    of logit ``j`` per standard deviation along the axis.
     """
-    if side is None:
-        centre, axis, _ = split_axis(h)
-    else:
-        a, b = h[side].mean(0), h[~side].mean(0)
-        centre = (a + b) / 2
-        axis = (a - b) / (a - b).norm().clamp_min(1e-12)
+    centre, axis, _ = split_axis(h)
     spread = ((h - centre) @ axis).std().clamp_min(1e-12)
     step = (h @ head.weight[j] + head.bias[j]).std() / spread
     head.weight[k] = head.weight[j] + step * axis
@@ -159,15 +128,14 @@ def redundant_pair(rate):
     return best
 
 
-def merge_plan(rate, labels, n_clusters, one_class=()):
+def merge_plan(rate, labels, n_clusters):
     """``(k, partner, j)``: two clusters that hold one class, and a donor.
 
     The pair is :func:`redundant_pair` of the view-swap ``rate``; ``k`` is
     its smaller cluster under ``labels`` (the assignments of the check rows),
-    which joins ``partner`` and is re-seeded from ``j``, the first other
-    cluster of :func:`donor_order` (``one_class`` as there): the likeliest to
-    hold two classes. None when there is no such pair or no other cluster
-    has two members to split.
+    which joins ``partner`` and is re-seeded from ``j``, the largest other
+    cluster: the likeliest to hold two classes. None when there is no such
+    pair or ``j`` has fewer than two members to split.
     """
     pair = redundant_pair(rate.cpu().numpy())
     if pair is None:
@@ -175,7 +143,9 @@ def merge_plan(rate, labels, n_clusters, one_class=()):
     a, b = pair
     sizes = torch.bincount(labels, minlength=n_clusters)
     k, partner = (a, b) if sizes[a] <= sizes[b] else (b, a)
-    donors = donor_order(labels, n_clusters, exclude=(k, partner), one_class=one_class)
-    if not donors:
+    others = sizes.clone()
+    others[[k, partner]] = -1
+    j = int(others.argmax())
+    if int(sizes[j]) < 2:
         return None
-    return k, partner, donors[0]
+    return k, partner, j

@@ -7,12 +7,7 @@ import scipy.sparse as sp
 from sklearn.datasets import load_digits, make_blobs
 from sklearn.metrics import adjusted_rand_score
 
-from sknclust._graph import (
-    graph_halves,
-    merge_parts,
-    modularity,
-    modularity_partition,
-)
+from sknclust._graph import merge_parts, modularity, modularity_partition
 from sknclust.metrics import clustering_accuracy
 
 
@@ -84,17 +79,3 @@ def test_modularity_partition_holds_no_starved_part_of_a_cleaner_cut():
     labels = modularity_partition(np.concatenate([ring, *groups]), 3, 4, 0)
     assert len(np.unique(labels[-12:])) == 1
     assert np.bincount(labels).min() >= 0.2 * 132 / 3
-
-
-def test_graph_halves_cut_two_touching_groups_cleanly_and_one_blob_through():
-    rng = np.random.default_rng(0)
-    # Two elongated groups side by side, touching at their rims, and one
-    # round blob of as many points.
-    two = np.vstack([rng.normal(size=(150, 2)) * [1, 4] + [x, 0] for x in (-2.5, 2.5)])
-    one = rng.normal(size=(300, 2)) * 2.5
-    side, cut_two = graph_halves(two, 10, 0)
-    assert adjusted_rand_score(np.repeat([0, 1], 150), side) > 0.9
-    _, cut_one = graph_halves(one, 10, 0)
-    assert cut_two < cut_one / 2
-    # Too few points, or no two parts among identical points: no halves.
-    assert graph_halves(two[:4], 10, 0) is None

@@ -5,7 +5,6 @@ import pytest
 import torch
 
 from sknclust._reseed import (
-    donor_order,
     merge_plan,
     redundant_pair,
     split_axis,
@@ -21,21 +20,6 @@ def test_starved_pairs_pair_each_starved_cluster_with_a_large_one():
     labels = torch.tensor([0] * 50 + [1] * 30 + [3] * 19 + [4])
     assert starved_pairs(labels, 5) == [(2, 0), (4, 1)]
     assert starved_pairs(torch.tensor([0, 1, 2] * 10), 3) == []
-
-
-def test_starved_clusters_take_clusters_of_one_class_last():
-    labels = torch.tensor([0] * 50 + [1] * 30 + [3] * 19 + [4])
-    # Cluster 0 is known to hold one class: 1 and 3 give before it.
-    assert starved_pairs(labels, 5, one_class={0}) == [(2, 1), (4, 3)]
-    # With every other donor known as one class too, it gives all the same.
-    assert starved_pairs(labels, 5, one_class={0, 1, 3}) == [(2, 0), (4, 1)]
-
-
-def test_donor_order_is_by_size_with_clusters_of_one_class_last():
-    labels = torch.tensor([0] * 44 + [1] * 40 + [2] * 16 + [3])
-    assert donor_order(labels, 4) == [0, 1, 2]  # a single row cannot split
-    assert donor_order(labels, 4, one_class={0}) == [1, 2, 0]
-    assert donor_order(labels, 4, exclude=(1,), one_class={2}) == [0, 2]
 
 
 def test_split_axis_separates_two_groups():
@@ -75,26 +59,6 @@ def test_split_head_gives_each_logit_one_half():
     assert halves == {(1,), (2,)}
 
 
-def test_split_head_follows_given_halves():
-    # Two halves given from outside (the first 100 rows and the rest), apart
-    # along the second input; the inputs' two-means halves would cut along
-    # the first, where they spread more.
-    rng = np.random.default_rng(2)
-    h = rng.normal(size=(200, 3)) * [3.0, 0.3, 0.3]
-    h[:100, 1] += 4
-    h = torch.as_tensor(h, dtype=torch.float32)
-    side = torch.arange(200) < 100
-    head = torch.nn.Linear(3, 2)
-    with torch.no_grad():
-        head.weight.zero_()
-        head.bias.zero_()
-        head.weight[0, 2] = 1.0  # logit 0 holds every row
-        split_head(head, h, 1, 0, side)
-        labels = head(h).argmax(1)
-    assert (labels[:100] == 1).float().mean() > 0.95
-    assert (labels[100:] == 0).float().mean() > 0.95
-
-
 def test_a_redundant_pair_stands_out_against_other_pairs():
     rate = np.array(
         [
@@ -132,14 +96,6 @@ def test_merge_plan_joins_the_smaller_half_and_splits_the_largest_other():
     # No pair stands out: nothing to merge.
     rate[0, 1] = rate[1, 0] = 0.05
     assert merge_plan(rate, labels, 4) is None
-
-
-def test_merge_plan_passes_over_clusters_of_one_class():
-    rate = torch.zeros(5, 5)
-    rate[3, 4] = rate[4, 3] = 0.2  # clusters 3 and 4 hold one class
-    labels = torch.tensor([0] * 44 + [1] * 40 + [2] * 16 + [3] * 8 + [4] * 9)
-    assert merge_plan(rate, labels, 5) == (3, 4, 0)
-    assert merge_plan(rate, labels, 5, one_class={0}) == (3, 4, 1)
 
 
 def test_view_swap_rate_counts_crossings_both_ways():
