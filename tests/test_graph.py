@@ -53,29 +53,32 @@ def test_modularity_partition_follows_the_classes_of_digits():
     assert clustering_accuracy(y, labels) >= 0.9
 
 
-def test_modularity_partition_keeps_separated_groups_of_unequal_sizes():
-    # A ring of 120 points and two tight groups of 15 far from it. Modularity
-    # prefers halving the ring and joining the two small groups (0.61 against
-    # 0.34 for the three groups, which cut no edge): its prior for parts of
-    # equal size. The partition that cuts no edge is kept.
+def _ring_and_two_groups(group_size):
+    """A ring of 120 points (radius 10) and two tight groups of
+    ``group_size`` points far from it, in that order."""
     angles = np.linspace(0, 2 * np.pi, 120, endpoint=False)
     ring = 10 * np.c_[np.cos(angles), np.sin(angles)]
     rng = np.random.RandomState(0)
-    groups = [np.array(c) + 0.05 * rng.normal(size=(15, 2)) for c in ((30, 0), (0, 30))]
-    X = np.concatenate([ring, *groups])
-    labels = modularity_partition(X, 3, 10, 0)
+    groups = [
+        np.array(c) + 0.05 * rng.normal(size=(group_size, 2))
+        for c in ((30, 0), (0, 30))
+    ]
+    return np.concatenate([ring, *groups])
+
+
+def test_modularity_partition_keeps_separated_groups_of_unequal_sizes():
+    # Modularity prefers halving the ring and joining the two groups of 15
+    # (0.61 against 0.34 for the three groups, which cut no edge): its prior
+    # for parts of equal size. The partition that cuts no edge is kept.
+    labels = modularity_partition(_ring_and_two_groups(15), 3, 10, 0)
     assert adjusted_rand_score(np.repeat([0, 1, 2], [120, 15, 15]), labels) == 1.0
 
 
 def test_modularity_partition_holds_no_starved_part_of_a_cleaner_cut():
-    # The same ring with two isolated groups of 6 points (4.5% of the rows,
-    # under a fifth of an equal share): the partition that cuts no edge would
-    # make them clusters that training re-seeds at once, so modularity's
-    # pick stands, with the two groups in one part.
-    angles = np.linspace(0, 2 * np.pi, 120, endpoint=False)
-    ring = 10 * np.c_[np.cos(angles), np.sin(angles)]
-    rng = np.random.RandomState(0)
-    groups = [np.array(c) + 0.05 * rng.normal(size=(6, 2)) for c in ((30, 0), (0, 30))]
-    labels = modularity_partition(np.concatenate([ring, *groups]), 3, 4, 0)
+    # Groups of 6 points (4.5% of the rows, under a fifth of an equal
+    # share): the partition that cuts no edge would make them clusters that
+    # training re-seeds at once, so modularity's pick stands, with the two
+    # groups in one part.
+    labels = modularity_partition(_ring_and_two_groups(6), 3, 4, 0)
     assert len(np.unique(labels[-12:])) == 1
     assert np.bincount(labels).min() >= 0.2 * 132 / 3
